@@ -1,0 +1,126 @@
+"""Mixture of experts: the sigmoid router (MoEGate) and the routed + shared expert layer
+(course modules 08-09)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import KimiK2Config
+from .mlp import DeepseekV3MLP
+
+
+class MoEGate(nn.Module):
+    """Chooses num_experts_per_tok experts per token and the weights to mix them with.
+
+    Scores are sigmoid(x W^T) in float32. ``e_score_correction_bias`` shifts the scores used
+    to *choose* experts but never the weights they are mixed with. With ``noaux_tc`` the
+    choice is group-limited: groups are ranked by the sum of their top-2 biased scores and
+    only the best ``topk_group`` groups stay eligible. The chosen weights are renormalised
+    (plus 1e-20) and then multiplied by routed_scaling_factor.
+    """
+
+    def __init__(self, config: KimiK2Config) -> None:
+        super().__init__()
+        self.top_k = config.num_experts_per_tok
+        self.n_routed_experts = config.n_routed_experts
+        self.routed_scaling_factor = config.routed_scaling_factor
+        self.topk_method = config.topk_method
+        self.n_group = config.n_group
+        self.topk_group = config.topk_group
+        self.norm_topk_prob = config.norm_topk_prob
+        self.gating_dim = config.hidden_size
+        self.weight = nn.Parameter(torch.empty(self.n_routed_experts, self.gating_dim))  # (E, H)
+        if self.topk_method == "noaux_tc":
+            # Moved by the load-balancing rule, never by gradients (module 09).
+            self.e_score_correction_bias = nn.Parameter(torch.zeros(self.n_routed_experts), requires_grad=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def compute_scores(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Sigmoid affinity of every token for every expert: (tokens, E), float32."""
+        logits = F.linear(hidden_states.float(), self.weight.float())
+        return logits.sigmoid()
+
+    @torch.no_grad()
+    def select_experts(self, scores: torch.Tensor) -> torch.Tensor:
+        """Indices (tokens, top_k) of the chosen experts; the choice carries no gradient."""
+        if self.topk_method == "greedy":
+            return torch.topk(scores, k=self.top_k, dim=-1, sorted=False)[1]
+        scores_for_choice = scores + self.e_score_correction_bias.float()        # (n, E)
+        num_tokens = scores.shape[0]
+        grouped = scores_for_choice.view(num_tokens, self.n_group, -1)           # (n, G, E/G)
+        group_scores = grouped.topk(2, dim=-1)[0].sum(dim=-1)                    # (n, G)
+        group_idx = torch.topk(group_scores, k=self.topk_group, dim=-1, sorted=False)[1]
+        group_mask = torch.zeros_like(group_scores).scatter_(1, group_idx, 1.0)  # (n, G)
+        expert_mask = group_mask.unsqueeze(-1).expand_as(grouped).reshape(num_tokens, -1)
+        # -inf, as in DeepSeek's inference code and transformers (the remote code writes 0.0,
+        # which can pick a masked expert when a biased score is negative).
+        eligible = scores_for_choice.masked_fill(expert_mask == 0, float("-inf"))
+        return torch.topk(eligible, k=self.top_k, dim=-1, sorted=False)[1]
+
+    def normalize_weights(self, topk_weight: torch.Tensor) -> torch.Tensor:
+        """Renormalise over the chosen experts, then apply routed_scaling_factor."""
+        if self.top_k > 1 and self.norm_topk_prob:
+            topk_weight = topk_weight / (topk_weight.sum(dim=-1, keepdim=True) + 1e-20)
+        return topk_weight * self.routed_scaling_factor
+
+    def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(b, s, H) -> topk_idx (b*s, top_k) int64 and topk_weight (b*s, top_k) float32."""
+        scores = self.compute_scores(hidden_states.reshape(-1, self.gating_dim))  # (n, E)
+        topk_idx = self.select_experts(scores)
+        topk_weight = scores.gather(1, topk_idx)  # unbiased scores: gradients reach the gate
+        return topk_idx, self.normalize_weights(topk_weight)
+
+
+class DeepseekV3MoE(nn.Module):
+    """Routed experts (top_k of n_routed_experts per token) plus always-on shared experts."""
+
+    def __init__(self, config: KimiK2Config) -> None:
+        super().__init__()
+        self.num_experts_per_tok = config.num_experts_per_tok
+        self.experts = nn.ModuleList(
+            DeepseekV3MLP(config, intermediate_size=config.moe_intermediate_size)
+            for _ in range(config.n_routed_experts))
+        self.gate = MoEGate(config)
+        if config.n_shared_experts is not None:
+            self.shared_experts = DeepseekV3MLP(
+                config, intermediate_size=config.moe_intermediate_size * config.n_shared_experts)
+        else:
+            self.shared_experts = None
+
+    def dispatch(self, x: torch.Tensor, topk_idx: torch.Tensor, topk_weight: torch.Tensor) -> torch.Tensor:
+        """Run every (token, slot) pair through its expert, grouped by expert, and mix.
+
+        x (n, H), topk_idx / topk_weight (n, k) -> (n, H). Differentiable: trains.
+        """
+        num_tokens, top_k = topk_idx.shape
+        flat_expert = topk_idx.view(-1)                                   # (n*k,)
+        order = flat_expert.argsort(stable=True)                          # slots sorted by expert
+        tokens_per_expert = torch.bincount(flat_expert, minlength=len(self.experts)).tolist()
+        sorted_tokens = x[order // top_k]                                 # (n*k, H)
+        outputs, start = [], 0
+        for expert, count in zip(self.experts, tokens_per_expert):
+            if count:
+                outputs.append(expert(sorted_tokens[start:start + count]))
+                start += count
+        sorted_out = torch.cat(outputs)                                   # (n*k, H), sorted order
+        slot_out = torch.empty_like(sorted_out)
+        slot_out[order] = sorted_out                                      # back to (token, slot) order
+        mixed = (slot_out.view(num_tokens, top_k, -1).float() * topk_weight.unsqueeze(-1)).sum(dim=1)
+        return mixed.to(x.dtype)                                          # combined in float32
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        identity = hidden_states
+        batch_shape = hidden_states.shape
+        topk_idx, topk_weight = self.gate(hidden_states)
+        routed = self.dispatch(hidden_states.reshape(-1, batch_shape[-1]), topk_idx, topk_weight)
+        routed = routed.view(batch_shape)
+        if self.shared_experts is not None:
+            routed = routed + self.shared_experts(identity)
+        return routed
