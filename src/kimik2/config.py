@@ -260,7 +260,7 @@ class KimiK2Config:
 
     @classmethod
     def tiny(cls, **overrides: Any) -> "KimiK2Config":
-        """A Kimi-K2-shaped model small enough to train on a laptop CPU (about 2M parameters)."""
+        """A Kimi-K2-shaped model small enough to train on a laptop CPU (about 0.5M parameters)."""
         values: dict[str, Any] = dict(
             vocab_size=512, hidden_size=64, intermediate_size=192, moe_intermediate_size=32,
             num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4, n_routed_experts=16,

@@ -104,11 +104,10 @@ class DeepseekV3MoE(nn.Module):
         order = flat_expert.argsort(stable=True)                          # slots sorted by expert
         tokens_per_expert = torch.bincount(flat_expert, minlength=len(self.experts)).tolist()
         sorted_tokens = x[order // top_k]                                 # (n*k, H)
-        outputs, start = [], 0
-        for expert, count in zip(self.experts, tokens_per_expert):
-            if count:
-                outputs.append(expert(sorted_tokens[start:start + count]))
-                start += count
+        # split, not slicing: its backward is one concatenation, not a zero-filled
+        # full-size gradient per expert
+        outputs = [expert(tokens) for expert, tokens
+                   in zip(self.experts, sorted_tokens.split(tokens_per_expert)) if tokens.shape[0]]
         sorted_out = torch.cat(outputs)                                   # (n*k, H), sorted order
         slot_out = torch.empty_like(sorted_out)
         slot_out[order] = sorted_out                                      # back to (token, slot) order
