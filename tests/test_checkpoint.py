@@ -36,7 +36,16 @@ def test_round_trip_and_layout(saved):
     loaded = KimiK2ForCausalLM.from_pretrained(directory)
     for key, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], tensor), key
-    assert KimiK2ForCausalLM.from_pretrained(directory, dtype=torch.bfloat16).lm_head.weight.dtype == torch.bfloat16
+    half = KimiK2ForCausalLM.from_pretrained(directory, dtype=torch.bfloat16)
+    assert half.lm_head.weight.dtype == torch.bfloat16
+    assert half.model.layers[1].mlp.gate.e_score_correction_bias.dtype == torch.float32
+
+
+def test_saving_what_transformers_cannot_reproduce_warns(tmp_path, caplog):
+    model = KimiK2ForCausalLM(tiny_config(num_hidden_layers=4, moe_layer_freq=2, n_shared_experts=None))
+    with caplog.at_level(logging.WARNING, logger="kimik2"):
+        model.save_pretrained(tmp_path)
+    assert "moe_layer_freq != 1" in caplog.text and "n_shared_experts null" in caplog.text
 
 
 def test_sharded_checkpoint_from_transformers(tmp_path):

@@ -225,3 +225,22 @@ def test_causal_mask_with_padding_never_gives_nan():
     assert causal_mask(None, 4, 0, torch.float32, torch.device("cpu")) is None
     with pytest.raises(ValueError, match="covers 3 positions"):
         causal_mask(torch.ones(1, 3), 2, 2, torch.float32, torch.device("cpu"))
+
+
+# ----------------------------------------------------------------------------- init
+def test_weight_init_statistics():
+    """normal(0, 0.02) for linear and embedding weights, a zero padding row, kaiming-uniform
+    gates (bound 1/sqrt(hidden)), a zero correction bias and unit norms."""
+    from kimik2 import KimiK2ForCausalLM
+    config = tiny_config(vocab_size=4000, hidden_size=256, pad_token_id=3, initializer_range=0.02)
+    model = KimiK2ForCausalLM(config)
+    embedding = model.model.embed_tokens.weight
+    assert embedding[3].abs().max() == 0
+    assert embedding.std().item() == pytest.approx(0.02, rel=0.02)
+    assert model.lm_head.weight.std().item() == pytest.approx(0.02, rel=0.02)
+    assert model.model.layers[0].mlp.gate_proj.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    gate = model.model.layers[1].mlp.gate
+    assert gate.weight.abs().max().item() <= 256 ** -0.5
+    assert gate.weight.abs().max().item() > 0.9 * 256 ** -0.5
+    assert gate.e_score_correction_bias.abs().max() == 0
+    assert torch.equal(model.model.norm.weight, torch.ones(256))

@@ -191,7 +191,6 @@ class KimiK2Config:
         values = dict(config_dict)
         field_names = {f.name for f in dataclasses.fields(cls)} - {"metadata"}
         metadata = {key: values.pop(key) for key in list(values) if key in METADATA_KEYS}
-        metadata.update(values.pop("metadata", {}) or {})
 
         rope_parameters = values.pop("rope_parameters", None)
         if rope_parameters is not None:

@@ -18,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .config import KimiK2Config
+from .moe import MoEGate
 
 if TYPE_CHECKING:
     from .model import KimiK2PreTrainedModel
@@ -117,11 +118,32 @@ def load_pretrained(cls: type["KimiK2PreTrainedModel"], directory: str | Path,
     with torch.no_grad():
         for key, tensor in state.items():
             expected[key].copy_(tensor)
-    return model.to(dtype)
+    model.to(dtype)
+    for module in model.modules():  # routing stays float32 whatever the dtype, as in transformers
+        if isinstance(module, MoEGate):
+            module.float()
+    return model
+
+
+def transformers_incompatibilities(config: KimiK2Config) -> list[str]:
+    """Settings transformers' DeepseekV3 does not read: a checkpoint saved with them loads there
+    but computes something else."""
+    problems = []
+    if config.moe_layer_freq != 1:
+        problems.append("moe_layer_freq != 1 (transformers makes every layer from first_k_dense_replace on MoE)")
+    if config.topk_method == "greedy" and config.n_group > 1:
+        problems.append("topk_method 'greedy' with n_group > 1 (transformers always routes group-limited)")
+    if config.num_experts_per_tok == 1 and config.norm_topk_prob:
+        problems.append("norm_topk_prob with one expert per token (transformers normalises it to 1)")
+    if config.n_shared_experts is None:
+        problems.append("n_shared_experts null (transformers always builds a shared expert)")
+    return problems
 
 
 def save_pretrained(model: "KimiK2PreTrainedModel", directory: str | Path) -> None:
     """Write config.json (model_type deepseek_v3, loadable by transformers) and model.safetensors."""
+    for problem in transformers_incompatibilities(model.config):
+        logger.warning("saving a config transformers will not reproduce: %s", problem)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config_dict = {key: value for key, value in model.config.to_dict().items() if key not in DROPPED_ON_SAVE}
