@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(PY) -m kimik2.demo
 
+# unit tests of kimik2 and of the engine, then the course's own proof (kimi-course verify)
 test: setup
 	$(PY) -m pytest -q
+	$(PY) -m kimi_course verify
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

@@ -1,6 +1,42 @@
-"""Assertions with messages that say what differs and where."""
+"""Test helpers: tiny configs, weights that make outputs O(1), and assertions with messages
+that say what differs and where."""
+
+import math
 
 import torch
+
+from kimik2 import KimiK2Config
+
+
+def tiny_config(**overrides) -> KimiK2Config:
+    """A small config with every feature on (q_lora, yarn, groups, a dense first layer)."""
+    values = dict(vocab_size=97, hidden_size=32, intermediate_size=48, moe_intermediate_size=16,
+                  num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4, n_routed_experts=8,
+                  num_experts_per_tok=3, n_group=2, topk_group=1, kv_lora_rank=16, q_lora_rank=24,
+                  qk_rope_head_dim=8, qk_nope_head_dim=12, v_head_dim=10, max_position_embeddings=64,
+                  routed_scaling_factor=2.827, rope_theta=50000.0,
+                  rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
+                                "beta_fast": 1.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0})
+    values.update(overrides)
+    return KimiK2Config.tiny(**values)
+
+
+def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Replace the (tiny, near-zero) init with weights that give O(1) activations and logits,
+    norms away from 1, and a non-zero router correction bias, so that parity is a real test."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("e_score_correction_bias"):
+                values = torch.rand(parameter.shape, generator=generator) * 0.2 - 0.1
+            elif "norm" in name:
+                values = torch.rand(parameter.shape, generator=generator) + 0.5
+            elif parameter.dim() == 2 and "embed_tokens" not in name:
+                values = torch.randn(parameter.shape, generator=generator) / math.sqrt(parameter.shape[1])
+            else:
+                values = torch.randn(parameter.shape, generator=generator)
+            parameter.copy_(values)
+    return model
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, what: str, rtol: float = 0.0) -> None:

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from conftest import randomize_, tiny_config
-from helpers import assert_close
+from helpers import assert_close, randomize_, tiny_config
 from kimik2 import KimiK2ForCausalLM, KVCache
 
 CONFIGS = {

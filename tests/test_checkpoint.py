@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import DeepseekV3ForCausalLM
 
-from conftest import randomize_, tiny_config
+from helpers import randomize_, tiny_config
 from kimik2 import CheckpointError, KimiK2ForCausalLM
 
 

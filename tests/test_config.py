@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from transformers import DeepseekV3Config
 
-from conftest import tiny_config
+from helpers import tiny_config
 from kimik2 import KimiK2Config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "kimi_k2_instruct_config.json"

@@ -10,8 +10,7 @@ from transformers import DeepseekV3Config
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.deepseek_v3 import modeling_deepseek_v3 as hf
 
-from conftest import randomize_, tiny_config
-from helpers import assert_close
+from helpers import assert_close, randomize_, tiny_config
 from kimik2 import (DeepseekV3MLP, DeepseekV3MoE, DeepseekV3RMSNorm, DeepseekV3RotaryEmbedding, KimiK2Config,
                     MoEGate)
 from kimik2.attention import causal_mask, softmax_scale

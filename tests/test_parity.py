@@ -7,8 +7,7 @@ import pytest
 import torch
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 
-from conftest import randomize_, tiny_config
-from helpers import assert_close
+from helpers import assert_close, randomize_, tiny_config
 from kimik2 import KimiK2ForCausalLM
 
 KIMI_YARN = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,

@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from conftest import tiny_config
+from helpers import tiny_config
 from kimik2 import KimiK2Config, KimiK2ForCausalLM, count_parameters, kv_cache_values_per_token
 from kimik2.moe import DeepseekV3MoE
 

@@ -99,20 +99,17 @@ class DeepseekV3MoE(nn.Module):
 
         x (n, H), topk_idx / topk_weight (n, k) -> (n, H). Differentiable: trains.
         """
-        num_tokens, top_k = topk_idx.shape
-        flat_expert = topk_idx.view(-1)                                   # (n*k,)
+        top_k = topk_idx.shape[1]
+        flat_expert = topk_idx.view(-1)                                   # (n*k,) one entry per slot
         order = flat_expert.argsort(stable=True)                          # slots sorted by expert
         tokens_per_expert = torch.bincount(flat_expert, minlength=len(self.experts)).tolist()
-        sorted_tokens = x[order // top_k]                                 # (n*k, H)
-        # split, not slicing: its backward is one concatenation, not a zero-filled
-        # full-size gradient per expert
-        outputs = [expert(tokens) for expert, tokens
-                   in zip(self.experts, sorted_tokens.split(tokens_per_expert)) if tokens.shape[0]]
-        sorted_out = torch.cat(outputs)                                   # (n*k, H), sorted order
-        slot_out = torch.empty_like(sorted_out)
-        slot_out[order] = sorted_out                                      # back to (token, slot) order
-        mixed = (slot_out.view(num_tokens, top_k, -1).float() * topk_weight.unsqueeze(-1)).sum(dim=1)
-        return mixed.to(x.dtype)                                          # combined in float32
+        token_of_slot = (order // top_k).split(tokens_per_expert)         # per expert: its tokens
+        weight_of_slot = topk_weight.view(-1)[order].split(tokens_per_expert)
+        mixed = torch.zeros(x.shape, dtype=torch.float32, device=x.device)  # combined in float32
+        for expert, tokens, weights in zip(self.experts, token_of_slot, weight_of_slot):
+            if tokens.numel():
+                mixed.index_add_(0, tokens, expert(x[tokens]).float() * weights.unsqueeze(-1))
+        return mixed.to(x.dtype)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         identity = hidden_states

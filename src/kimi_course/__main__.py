@@ -1,0 +1,5 @@
+"""``python -m kimi_course`` = ``kimi-course``."""
+
+from .cli import app
+
+app()
