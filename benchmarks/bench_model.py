@@ -120,7 +120,7 @@ def main() -> None:
           f"{CONFIG['n_routed_experts']} experts ({CONFIG['num_experts_per_tok']} active), batch {BATCH} x {SEQ_LEN}; "
           f"torch {torch.__version__}, transformers {transformers.__version__}, {args.threads} threads, "
           f"median of {args.runs} runs")
-    print("| task | kimik2 | transformers | ratio (ours vs theirs) | peak memory kimik2 / transformers |")
+    print("| task | kimik2 | transformers | speed ratio (above 1: ours faster) | peak memory added, kimik2 / transformers |")
     print("|---|---|---|---|---|")
     tokens = BATCH * SEQ_LEN
     for task in TASKS:

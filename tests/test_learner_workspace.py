@@ -1,32 +1,39 @@
-"""The real answer key turns into a learner package that imports next to the reference."""
+"""The real answer key turns into a learner package that imports next to the reference,
+with every marked piece stubbed and naming its lesson."""
 
 import importlib
 import sys
 
-import torch
+import pytest
 
-from helpers import tiny_config
-from kimi_course import catalog, workspace
+from kimi_course import catalog, markers, workspace
 
 
-def test_workspace_of_the_real_package_imports_under_its_own_name(tmp_path, monkeypatch):
+@pytest.fixture
+def learner(tmp_path, monkeypatch):
     report = workspace.start(tmp_path, catalog.DEFAULT_PACKAGE_DIR, catalog.DEFAULT_COURSE_ROOT)
     assert "kimik2_learner/model.py" in report.added
     monkeypatch.syspath_prepend(str(tmp_path))
-    learner = importlib.import_module("kimik2_learner")
-    try:
-        import kimik2
-        assert learner is not kimik2 and learner.KimiK2ForCausalLM is not kimik2.KimiK2ForCausalLM
-        assert learner.count_parameters(learner.KimiK2Config.kimi_k2()) == kimik2.count_parameters(
-            kimik2.KimiK2Config.kimi_k2())
-        config = tiny_config().to_dict()
-        reference = kimik2.KimiK2ForCausalLM(kimik2.KimiK2Config.from_dict(config))
-        theirs = learner.KimiK2ForCausalLM(learner.KimiK2Config.from_dict(config))
-        theirs.load_state_dict(reference.state_dict())
-        ids = torch.randint(0, 97, (1, 9))
-        assert torch.equal(theirs(ids).logits, reference(ids).logits)
-        again = workspace.start(tmp_path, catalog.DEFAULT_PACKAGE_DIR, catalog.DEFAULT_COURSE_ROOT)
-        assert again.added == again.updated == again.kept == []
-    finally:
-        for name in [name for name in sys.modules if name.startswith("kimik2_learner")]:
-            del sys.modules[name]
+    yield importlib.import_module("kimik2_learner"), tmp_path
+    for name in [name for name in sys.modules if name.startswith("kimik2_learner")]:
+        del sys.modules[name]
+
+
+def test_stubbed_workspace_imports_and_names_the_lessons(learner):
+    package, directory = learner
+    import kimik2
+    assert package is not kimik2 and package.KimiK2ForCausalLM is not kimik2.KimiK2ForCausalLM
+    with pytest.raises(NotImplementedError, match="lesson_02: count_parameters"):
+        package.count_parameters(package.KimiK2Config.kimi_k2())
+    with pytest.raises(NotImplementedError, match="lesson_03: DeepseekV3Model.__init__"):
+        package.KimiK2ForCausalLM(package.KimiK2Config.tiny())
+    with pytest.raises(NotImplementedError, match="lesson_07: DeepseekV3RMSNorm.__init__"):
+        package.DeepseekV3RMSNorm(8)
+    again = workspace.start(directory, catalog.DEFAULT_PACKAGE_DIR, catalog.DEFAULT_COURSE_ROOT)
+    assert again.added == again.updated == again.kept == []
+
+
+def test_every_seed_lesson_from_01_to_18_has_markers_except_the_study_lesson_14():
+    lessons = {region.lesson for region in markers.scan(catalog.DEFAULT_PACKAGE_DIR)}
+    expected = {f"lesson_{n:02d}" for n in range(1, 19)} - {"lesson_14"}
+    assert expected <= lessons, sorted(expected - lessons)

@@ -243,3 +243,15 @@ def test_weight_init_statistics():
     assert gate.weight.abs().max().item() > 0.9 * 256 ** -0.5
     assert gate.e_score_correction_bias.abs().max() == 0
     assert torch.equal(model.model.norm.weight, torch.ones(256))
+
+
+def test_dynamic_ntk_returns_to_the_original_base_for_short_inputs():
+    """After a sequence longer than max_position_embeddings, a short one gets the tables a
+    fresh module gives it (transformers resets the same way)."""
+    from kimik2 import DeepseekV3DynamicNTKScalingRotaryEmbedding
+    used = DeepseekV3DynamicNTKScalingRotaryEmbedding(dim=16, max_position_embeddings=32, scaling_factor=2.0)
+    fresh = DeepseekV3DynamicNTKScalingRotaryEmbedding(dim=16, max_position_embeddings=32, scaling_factor=2.0)
+    long_cos, _ = used(torch.zeros(1), seq_len=100)
+    short_cos, _ = used(torch.zeros(1), seq_len=20)
+    assert torch.equal(short_cos, fresh(torch.zeros(1), seq_len=20)[0])
+    assert not torch.allclose(long_cos[:20], short_cos), "the long table must use a larger base"

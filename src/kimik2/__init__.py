@@ -1,5 +1,6 @@
 """kimik2: Kimi-K2 (the DeepSeek-V3 architecture) in plain PyTorch - the course's answer key."""
 
+from . import basics
 from .attention import DeepseekV3Attention
 from .cache import KVCache
 from .config import KimiK2Config
@@ -14,7 +15,7 @@ from .rope import (DeepseekV3DynamicNTKScalingRotaryEmbedding, DeepseekV3LinearS
 from .size import count_parameters, kv_cache_values_per_token
 
 __all__ = [
-    "CausalLMOutput", "CheckpointError", "DeepseekV3Attention", "DeepseekV3DecoderLayer",
+    "basics", "CausalLMOutput", "CheckpointError", "DeepseekV3Attention", "DeepseekV3DecoderLayer",
     "DeepseekV3DynamicNTKScalingRotaryEmbedding", "DeepseekV3LinearScalingRotaryEmbedding", "DeepseekV3MLP",
     "DeepseekV3Model", "DeepseekV3MoE", "DeepseekV3RMSNorm", "DeepseekV3RotaryEmbedding",
     "DeepseekV3YarnRotaryEmbedding", "KVCache", "KimiK2Config", "KimiK2ForCausalLM", "KimiK2Model",

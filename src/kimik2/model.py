@@ -54,10 +54,12 @@ class KimiK2PreTrainedModel(nn.Module):
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
+            # BEGIN SOLUTION lesson_06
             nn.init.normal_(module.weight, mean=0.0, std=std)
             if module.padding_idx is not None:
                 with torch.no_grad():
                     module.weight[module.padding_idx].zero_()
+            # END SOLUTION
         elif isinstance(module, MoEGate):
             module.reset_parameters()
             if hasattr(module, "e_score_correction_bias"):
@@ -72,18 +74,24 @@ class DeepseekV3Model(KimiK2PreTrainedModel):
 
     def __init__(self, config: KimiK2Config) -> None:
         super().__init__(config)
+        # BEGIN SOLUTION lesson_03
         self.padding_idx = config.pad_token_id
         self.vocab_size = config.vocab_size
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)
+        # END SOLUTION
         self.layers = nn.ModuleList(DeepseekV3DecoderLayer(config, i) for i in range(config.num_hidden_layers))
         self.norm = DeepseekV3RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.init_weights()
 
     def get_input_embeddings(self) -> nn.Embedding:
+        # BEGIN SOLUTION lesson_05
         return self.embed_tokens
+        # END SOLUTION
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
+        # BEGIN SOLUTION lesson_05
         self.embed_tokens = value
+        # END SOLUTION
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, past_key_values: KVCache | None = None,
@@ -93,7 +101,9 @@ class DeepseekV3Model(KimiK2PreTrainedModel):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
         if inputs_embeds is None:
-            inputs_embeds = self.embed_tokens(input_ids)                      # (b, s, H)
+            # BEGIN SOLUTION lesson_04
+            inputs_embeds = self.embed_tokens(input_ids)                      # (b, s) -> (b, s, H)
+            # END SOLUTION
         batch, seq_len, _ = inputs_embeds.shape
         if use_cache and past_key_values is None:
             past_key_values = KVCache()
@@ -133,16 +143,24 @@ class KimiK2ForCausalLM(KimiK2PreTrainedModel):
             self.lm_head.weight = self.model.embed_tokens.weight
 
     def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.embed_tokens
+        # BEGIN SOLUTION lesson_05
+        return self.model.get_input_embeddings()
+        # END SOLUTION
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.model.embed_tokens = value
+        # BEGIN SOLUTION lesson_05
+        self.model.set_input_embeddings(value)
+        # END SOLUTION
 
     def get_output_embeddings(self) -> nn.Linear:
+        # BEGIN SOLUTION lesson_05
         return self.lm_head
+        # END SOLUTION
 
     def set_output_embeddings(self, value: nn.Linear) -> None:
+        # BEGIN SOLUTION lesson_05
         self.lm_head = value
+        # END SOLUTION
 
     def set_attn_implementation(self, name: str) -> None:
         """'sdpa' (default, torch's fused kernel) or 'eager' (explicit softmax, for teaching)."""

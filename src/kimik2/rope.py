@@ -22,35 +22,45 @@ class DeepseekV3RotaryEmbedding(nn.Module):
     def __init__(self, dim: int, max_position_embeddings: int = 2048, base: float = 10000.0,
                  device: torch.device | None = None) -> None:
         super().__init__()
+        # BEGIN SOLUTION lesson_09
         self.dim = dim
         self.max_position_embeddings = max_position_embeddings
         self.base = base
         self.register_buffer("inv_freq", self._inv_freq(base, device), persistent=False)  # (dim/2,)
         self.attention_scaling = 1.0  # factor on cos and sin (YaRN's mscale ratio; 1 for plain RoPE)
         self.max_seq_len_cached = 0
+        # END SOLUTION
 
     def _inv_freq(self, base: float, device: torch.device | None = None) -> torch.Tensor:
         """theta_i = base^(-2i/dim) for i = 0 .. dim/2 - 1, in float32."""
+        # BEGIN SOLUTION lesson_09
         exponents = torch.arange(0, self.dim, 2, dtype=torch.int64).to(device=device, dtype=torch.float32)
         return 1.0 / (base ** (exponents / self.dim))
+        # END SOLUTION
 
     def _positions(self, seq_len: int, device: torch.device | None) -> torch.Tensor:
         """The positions the table is built for: 0, 1, ..., seq_len - 1."""
+        # BEGIN SOLUTION lesson_10
         return torch.arange(seq_len, device=device, dtype=torch.float32)
+        # END SOLUTION
 
     def _set_cos_sin_cache(self, seq_len: int, device: torch.device | None) -> None:
         """Build cos/sin tables for positions 0 .. seq_len - 1 (float32, scaled by attention_scaling)."""
+        # BEGIN SOLUTION lesson_10
         self.max_seq_len_cached = seq_len
         freqs = torch.outer(self._positions(seq_len, device), self.inv_freq.to(device))  # (seq_len, dim/2)
         emb = torch.cat((freqs, freqs), dim=-1)                                            # (seq_len, dim)
         self.register_buffer("cos_cached", emb.cos() * self.attention_scaling, persistent=False)
         self.register_buffer("sin_cached", emb.sin() * self.attention_scaling, persistent=False)
+        # END SOLUTION
 
     def forward(self, x: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin for positions 0 .. seq_len - 1, each (seq_len, dim), in x's dtype."""
+        # BEGIN SOLUTION lesson_11
         if seq_len > self.max_seq_len_cached:
             self._set_cos_sin_cache(seq_len, x.device)
         return self.cos_cached[:seq_len].to(x.dtype), self.sin_cached[:seq_len].to(x.dtype)
+        # END SOLUTION
 
 
 class DeepseekV3LinearScalingRotaryEmbedding(DeepseekV3RotaryEmbedding):
@@ -59,10 +69,15 @@ class DeepseekV3LinearScalingRotaryEmbedding(DeepseekV3RotaryEmbedding):
     def __init__(self, dim: int, max_position_embeddings: int = 2048, base: float = 10000.0,
                  device: torch.device | None = None, scaling_factor: float = 1.0) -> None:
         super().__init__(dim, max_position_embeddings, base, device)
+        # BEGIN SOLUTION lesson_12
         self.scaling_factor = scaling_factor
+        # END SOLUTION
 
     def _positions(self, seq_len: int, device: torch.device | None) -> torch.Tensor:
+        """Positions 0 .. seq_len - 1 squeezed by the factor: 0, 1/factor, 2/factor, ..."""
+        # BEGIN SOLUTION lesson_13
         return super()._positions(seq_len, device) / self.scaling_factor
+        # END SOLUTION
 
 
 class DeepseekV3DynamicNTKScalingRotaryEmbedding(DeepseekV3RotaryEmbedding):
@@ -72,14 +87,30 @@ class DeepseekV3DynamicNTKScalingRotaryEmbedding(DeepseekV3RotaryEmbedding):
     def __init__(self, dim: int, max_position_embeddings: int = 2048, base: float = 10000.0,
                  device: torch.device | None = None, scaling_factor: float = 1.0) -> None:
         super().__init__(dim, max_position_embeddings, base, device)
+        # BEGIN SOLUTION lesson_15
         self.scaling_factor = scaling_factor
+        # END SOLUTION
 
     def _set_cos_sin_cache(self, seq_len: int, device: torch.device | None) -> None:
+        """Past max_position_embeddings: base' = base * (s * L / L_max - (s - 1))^(dim / (dim - 2))."""
+        # BEGIN SOLUTION lesson_16
         if seq_len > self.max_position_embeddings:
             ratio = self.scaling_factor * seq_len / self.max_position_embeddings - (self.scaling_factor - 1)
             base = self.base * ratio ** (self.dim / (self.dim - 2))
             self.inv_freq = self._inv_freq(base, device)
         super()._set_cos_sin_cache(seq_len, device)
+        # END SOLUTION
+
+    def forward(self, x: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Grow the table as the base class does; when a sequence fits max_position_embeddings
+        again after a longer one, go back to the original base (as transformers does), so a
+        short input never depends on what came before."""
+        # BEGIN SOLUTION lesson_17
+        if seq_len <= self.max_position_embeddings < self.max_seq_len_cached:
+            self.inv_freq = self._inv_freq(self.base, x.device)
+            self._set_cos_sin_cache(self.max_position_embeddings, x.device)
+        return super().forward(x, seq_len)
+        # END SOLUTION
 
 
 def yarn_find_correction_dim(num_rotations: float, dim: int, base: float = 10000.0,
@@ -142,6 +173,7 @@ class DeepseekV3YarnRotaryEmbedding(DeepseekV3RotaryEmbedding):
 
 def build_rotary_embedding(config: KimiK2Config) -> DeepseekV3RotaryEmbedding:
     """Pick the RoPE class from ``config.rope_scaling`` (lesson 18); dim = qk_rope_head_dim."""
+    # BEGIN SOLUTION lesson_18
     common = dict(dim=config.qk_rope_head_dim, max_position_embeddings=config.max_position_embeddings,
                   base=config.rope_theta)
     scaling = config.rope_scaling
@@ -154,6 +186,7 @@ def build_rotary_embedding(config: KimiK2Config) -> DeepseekV3RotaryEmbedding:
     yarn_keys = ("original_max_position_embeddings", "beta_fast", "beta_slow", "mscale", "mscale_all_dim")
     return DeepseekV3YarnRotaryEmbedding(**common, scaling_factor=scaling["factor"],
                                          **{key: scaling[key] for key in yarn_keys if key in scaling})
+    # END SOLUTION
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:

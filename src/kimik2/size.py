@@ -36,6 +36,7 @@ def mlp_parameters(hidden_size: int, intermediate_size: int) -> int:
 
 def count_parameters(config: KimiK2Config) -> dict[str, int]:
     """{"total": ..., "active": ...} for the main model (MTP layers excluded)."""
+    # BEGIN SOLUTION lesson_02
     hidden = config.hidden_size
     expert = mlp_parameters(hidden, config.moe_intermediate_size)
     embeddings = config.vocab_size * hidden * (1 if config.tie_word_embeddings else 2)
@@ -52,6 +53,7 @@ def count_parameters(config: KimiK2Config) -> dict[str, int]:
             total += shared + dense
             active += shared + dense
     return {"total": total, "active": active}
+    # END SOLUTION
 
 
 def kv_cache_values_per_token(config: KimiK2Config) -> dict[str, int]:
