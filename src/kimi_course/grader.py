@@ -1,12 +1,12 @@
 """Run lessons' graded tests in a pytest subprocess and explain the results.
 
 One pytest process runs the tests of all the lessons asked for; ``kimi_course.pytest_plugin``
-provides the implementation under test, stops a test that runs past the time limit and
-reports every event to a JSON-lines file that is read back here.
+builds the implementation under test for each lesson (in a temporary folder under the
+workspace's ``.kimi-course/``), stops a test that runs past the time limit and reports every
+event to a JSON-lines file that is read back here.
 """
 
 import json
-import linecache
 import os
 import re
 import subprocess
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .catalog import Lesson
 from .markers import STUB_MESSAGE
-from .workspace import learner_package
+from .workspace import STATE_DIR, Built
 
 HANG_FRAME = re.compile(r'File "(.+)", line (\d+) in (\S+)')
 
@@ -67,11 +67,14 @@ def run_tests(lessons: list[Lesson], impl: str, root: Path, package: Path, works
     if not results:
         return results
     by_folder = {result.lesson.name: result for result in results.values()}
-    with tempfile.TemporaryDirectory() as tmp:
+    state = workspace / STATE_DIR if workspace else None  # the lessons' packages are built in ``tmp``
+    if state:
+        state.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="grading-", dir=state) as tmp:
         report = Path(tmp) / "report.jsonl"
         env = python_env(KIMI_COURSE_IMPL=impl, KIMI_COURSE_PACKAGE=str(package), KIMI_COURSE_ROOT=str(root),
                          KIMI_COURSE_WORKSPACE=str(workspace or ""), KIMI_COURSE_TIMEOUT=str(timeout),
-                         KIMI_COURSE_REPORT=str(report), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+                         KIMI_COURSE_REPORT=str(report), KIMI_COURSE_BUILD=tmp, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         command = [sys.executable, "-m", "pytest", "-q", "-p", "kimi_course.pytest_plugin", "-p", "no:cacheprovider",
                    "--import-mode=importlib", f"--rootdir={root}", f"--confcutdir={root}",
                    *(str(result.lesson.test_file) for result in results.values())]
@@ -83,14 +86,16 @@ def run_tests(lessons: list[Lesson], impl: str, root: Path, package: Path, works
             output, returncode = "", None
         events = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
         hang = Path(f"{report}.hang").read_text() if Path(f"{report}.hang").exists() else ""
-    running = None
+    running, built = None, {}
     for event in events:
         path, _, name = event["nodeid"].partition("::")
         result = by_folder.get(Path(path).parent.name)
         if result is None:
             continue
         test = result.tests.setdefault(name, TestResult(name)) if name else None
-        if event["event"] == "collect_error":
+        if event["event"] == "built":
+            built[result.lesson.id] = Built(Path(event["path"]), Path(event["source"]), event["origins"])
+        elif event["event"] == "collect_error":
             result.problem = f"the tests could not be collected:\n{event['message']}"
         elif event["event"] == "start":
             running = (result, test)
@@ -104,10 +109,9 @@ def run_tests(lessons: list[Lesson], impl: str, root: Path, package: Path, works
             test.outcome = "timeout"
             test.message = (f"{result.lesson.id}: {test.name} was stopped after {timeout:g} s (the time limit for "
                             "one test). Does your code loop forever or wait for something?")
-            impl_dir = workspace / learner_package(package) if workspace else package
-            test.frames = [f"{Path(file).relative_to(impl_dir.parent).as_posix()}:{line} in {func}: "
-                           f"{linecache.getline(file, int(line)).strip()}" for file, line, func
-                           in reversed(HANG_FRAME.findall(hang)) if Path(file).is_relative_to(impl_dir)]
+            frames = [built[result.lesson.id].frame(file, int(line), func) for file, line, func
+                      in reversed(HANG_FRAME.findall(hang))] if result.lesson.id in built else []
+            test.frames = [frame for frame in frames if frame]
         else:
             test.outcome = "failed"
             test.message = (f"{result.lesson.id}: {test.name} crashed the test process (exit status {returncode}):\n"

@@ -108,3 +108,26 @@ def stub(source: str, regions: list[Region], see: dict[str, str]) -> str:
         message = f"{region.lesson}: {region.qualname} - see {where}"
         lines[region.begin:region.end - 1] = [f"{region.indent}raise NotImplementedError({message!r})\n"]
     return "".join(lines)
+
+
+def fill(source: str, key: str, file: str, after: int) -> tuple[str, list[int]]:
+    """``source`` with the body of every region of a lesson numbered above ``after`` taken from ``key``.
+
+    Regions pair up by lesson and order within the file. Also returns, for each line of the
+    result, its line number in ``source`` (0 for a line taken from ``key``)."""
+    def later(text: str) -> list[Region]:  # sorted by lesson, in file order within one lesson
+        return sorted((r for r in find_regions(text, file) if int(r.lesson[-2:]) > after), key=lambda r: r.lesson)
+    mine, theirs = later(source), later(key)
+    for lesson in sorted({r.lesson for r in mine + theirs}):
+        have, want = ([r.qualname for r in regions if r.lesson == lesson] for regions in (mine, theirs))
+        if have != want:
+            raise MarkerError(f"{file}: the answer key has `# BEGIN SOLUTION {lesson}` regions in "
+                              f"{', '.join(want) or 'no function'}, this file in {', '.join(have) or 'none'}: restore "
+                              f"the `# BEGIN SOLUTION {lesson}` and `# END SOLUTION` lines (until you reach lesson "
+                              f"{lesson[-2:]}, the grader fills its code in from the answer key there)")
+    lines, key_lines = source.splitlines(keepends=True), key.splitlines(keepends=True)
+    origins = list(range(1, len(lines) + 1))
+    for region, answer in sorted(zip(mine, theirs), key=lambda pair: -pair[0].begin):
+        lines[region.begin:region.end - 1] = key_lines[answer.begin:answer.end - 1]
+        origins[region.begin:region.end - 1] = [0] * (answer.end - answer.begin - 1)
+    return "".join(lines), origins

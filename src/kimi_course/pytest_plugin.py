@@ -1,10 +1,14 @@
 """pytest plugin for graded lesson tests (``pytest -p kimi_course.pytest_plugin``).
 
 Fixtures: ``impl`` (the implementation under test) and ``reference`` (the answer key).
-Environment:
+``impl`` is scoped to the lesson of the test file's folder (``lesson_NN_name``): for lesson NN it
+is built (``workspace.build``) with every later lesson's code from the answer key, and imported
+as ``<package>_learner_lNN`` so one process can grade many lessons. Environment:
 
-- ``KIMI_COURSE_IMPL``: ``reference`` (default), ``workspace`` or ``stub`` (fresh stubs);
+- ``KIMI_COURSE_IMPL``: ``reference`` (default: the answer key itself), ``workspace`` (the
+  learner's code up to lesson NN) or ``stub`` (the answer key with only lesson NN stubbed);
 - ``KIMI_COURSE_WORKSPACE``: the workspace folder for ``workspace`` (default ``./workspace``);
+- ``KIMI_COURSE_BUILD``: where to build the packages (default: a temporary folder);
 - ``KIMI_COURSE_PACKAGE`` / ``KIMI_COURSE_ROOT``: answer key and course (see ``catalog``);
 - ``KIMI_COURSE_TIMEOUT``: seconds one test may run before the process is stopped;
 - ``KIMI_COURSE_REPORT``: a file the engine reads (one JSON event per line).
@@ -21,9 +25,9 @@ from types import ModuleType
 
 import pytest
 
-from . import catalog, workspace
+from . import catalog, markers, workspace
 
-IMPL_DIR = pytest.StashKey[Path]()      # where the implementation under test lives
+BUILT = pytest.StashKey[dict]()         # lesson number -> workspace.Built, the implementation under test
 HANG_FILE = pytest.StashKey[object]()   # where faulthandler writes the stack of a test that ran too long
 
 
@@ -49,22 +53,41 @@ def reference() -> ModuleType:
     return import_package(package, package.name)
 
 
-@pytest.fixture(scope="session")
+def lesson_number(path: Path) -> int | None:
+    """The lesson of a test file, from its folder ``lesson_NN_name``."""
+    match = catalog.LESSON_DIR.match(Path(path).parent.name)
+    return int(match.group(1)) if match else None
+
+
+@pytest.fixture(scope="module")
 def impl(request, tmp_path_factory) -> ModuleType:
-    """The implementation under test, chosen by ``KIMI_COURSE_IMPL``."""
+    """The implementation under test, chosen by ``KIMI_COURSE_IMPL`` and scoped to this file's lesson."""
     kind, package = os.environ.get("KIMI_COURSE_IMPL", "reference"), catalog.package_dir()
-    if kind == "reference":
-        path = package
-    elif kind == "workspace":
-        path = Path(os.environ.get("KIMI_COURSE_WORKSPACE", "workspace")).resolve() / workspace.learner_package(package)
-        if not (path / "__init__.py").exists():
-            pytest.fail(f"no workspace package at {path}: run `kimi-course start` first", pytrace=False)
-    elif kind == "stub":
-        path = workspace.write_stubs(package, catalog.course_root(), tmp_path_factory.mktemp("stubs"))
-    else:
+    number = lesson_number(request.path)
+    if kind not in ("reference", "workspace", "stub"):
         raise pytest.UsageError(f"KIMI_COURSE_IMPL={kind!r}: use reference, workspace or stub")
-    request.config.stash[IMPL_DIR] = path
-    return import_package(path, path.name)
+    built = request.config.stash.setdefault(BUILT, {})
+    if kind == "reference":
+        built[number] = workspace.Built(package, package, {})
+        return import_package(package, package.name)
+    if number is None:
+        pytest.fail(f"{request.path.name}: impl grades the lesson of its folder, so it must lie in a lesson_NN_name "
+                    "folder", pytrace=False)
+    if number not in built:
+        learner = None
+        if kind == "workspace":
+            learner = Path(os.environ.get("KIMI_COURSE_WORKSPACE") or "workspace").resolve()
+            learner = learner / workspace.learner_package(package)
+            if not (learner / "__init__.py").exists():
+                pytest.fail(f"no workspace package at {learner}: run `kimi-course start` first", pytrace=False)
+        dest = Path(os.environ.get("KIMI_COURSE_BUILD") or tmp_path_factory.mktemp("build")) / f"lesson_{number:02d}"
+        try:
+            built[number] = workspace.build(package, catalog.course_root(), number, dest, learner)
+        except markers.MarkerError as error:
+            pytest.fail(str(error), pytrace=False)
+        _record(event="built", nodeid=request.node.nodeid, path=str(built[number].path),
+                source=str(built[number].source), origins=built[number].origins)
+    return import_package(built[number].path, f"{built[number].path.name}_l{number:02d}")
 
 
 def _record(**event) -> None:
@@ -106,21 +129,18 @@ def pytest_runtest_protocol(item, nextitem):
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.when == "call" or not report.passed:
-        impl_dir = item.config.stash.get(IMPL_DIR, None)
-        _record(event="result", nodeid=item.nodeid, outcome=report.outcome, **_describe(call.excinfo, impl_dir))
+        built = item.config.stash.get(BUILT, {}).get(lesson_number(item.path))
+        _record(event="result", nodeid=item.nodeid, outcome=report.outcome, **_describe(call.excinfo, built))
     return report
 
 
-def _describe(excinfo, impl_dir: Path | None) -> dict:
-    """Exception type, message and the frames that lie in the implementation under test."""
+def _describe(excinfo, built: workspace.Built | None) -> dict:
+    """Exception type, message and the frames that lie in the learner's code under test."""
     if excinfo is None:
         return {}
     error = excinfo.value
-    frames = [(frame.filename, frame.lineno, frame.name, frame.line) for frame in traceback.extract_tb(excinfo.tb)]
+    frames = [(frame.filename, frame.lineno, frame.name) for frame in traceback.extract_tb(excinfo.tb)]
     if isinstance(error, SyntaxError) and error.filename:
-        frames.append((error.filename, error.lineno, "<module>", (error.text or "").strip()))
-    mine = []
-    for filename, lineno, name, line in frames:
-        if impl_dir and Path(filename).is_relative_to(impl_dir):
-            mine.append(f"{Path(filename).relative_to(impl_dir.parent).as_posix()}:{lineno} in {name}: {line}")
+        frames.append((error.filename, error.lineno, "<module>"))
+    mine = [where for frame in frames if built and (where := built.frame(*frame))]
     return {"exception": type(error).__name__, "message": str(error), "frames": mine}

@@ -3,7 +3,8 @@
 Checks (names usable with ``only``):
 
 - tests: every graded test passes on the answer key;
-- stubs: every graded test fails on freshly generated stubs (otherwise it cannot fail);
+- stubs: every graded test of lesson NN fails on the answer key with only lesson NN's code
+  stubbed (otherwise it cannot fail, or does not test lesson NN);
 - blocks: the ```python blocks of each teaching.md / tasks.md run, in order, in a fresh process;
 - snippets: every code_snippets.py runs;
 - quizzes: every quiz parses and its answers are valid;
@@ -96,11 +97,13 @@ def run_verify(course_root: Path, package_dir: Path, only=None, jobs: int = 2, t
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = []
         graded = [lesson for lesson in lessons if lesson.test_file.exists()]
-        parts = max(1, min(jobs, math.ceil(len(graded) / LESSONS_PER_RUN)))
-        chunks = [graded[i::parts] for i in range(parts)]
-        for impl, check in (("reference", "tests"), ("stub", "stubs")):
-            if check in checks and not (check == "stubs" and marker_error):
-                futures += [pool.submit(check_tests, chunk, impl, root, package, timeout) for chunk in chunks]
+        marked = {region.lesson for region in regions}  # a lesson with tests but no markers fails `markers`
+        for impl, check, chosen in (("reference", "tests", graded),
+                                    ("stub", "stubs", [lesson for lesson in graded if lesson.id in marked])):
+            parts = max(1, min(jobs, math.ceil(len(chosen) / LESSONS_PER_RUN)))
+            if check in checks and chosen and not (check == "stubs" and marker_error):
+                futures += [pool.submit(check_tests, chosen[i::parts], impl, root, package, timeout)
+                            for i in range(parts)]
         for lesson in lessons:
             if "blocks" in checks:
                 futures += [pool.submit(check_blocks, md, root, package, timeout)
@@ -194,8 +197,9 @@ def check_tests(lessons: list[Lesson], impl: str, root: Path, package: Path, tim
                 failures.append(Failure("tests", f"{where}::{test.name}", f"{test.outcome} on the answer key: "
                                         f"{test.message}"))
             if impl == "stub" and test.outcome == "passed":
-                failures.append(Failure("stubs", f"{where}::{test.name}", "passes on freshly generated stubs, so it "
-                                        "cannot fail: compare the implementation with the reference"))
+                number = f"{result.lesson.number:02d}"
+                failures.append(Failure("stubs", f"{where}::{test.name}", f"passes with lesson {number}'s code stubbed "
+                                        f"out, so it cannot fail: it does not depend on lesson {number}'s code"))
     return failures
 
 

@@ -9,8 +9,9 @@ from kimi_course import markers, workspace
 from kimi_course.pytest_plugin import import_package
 
 
-def test_stub_package_imports_and_raises_with_the_lesson(course, tmp_path):
-    stubs = workspace.write_stubs(course.package, course.root, tmp_path / "stubs")
+def test_stub_package_imports_and_raises_with_the_lesson(course):
+    workspace.start(course.workspace, course.package, course.root)
+    stubs = course.workspace / "minikey_learner"
     module = import_package(stubs, "minikey_learner_stub_test")
     reference = (course.package / "norm.py").read_text()
     stubbed = (stubs / "norm.py").read_text()
@@ -28,6 +29,7 @@ def test_regions_name_the_enclosing_function(course):
     found = [(r.file, r.lesson, r.qualname) for r in markers.scan(course.package)]
     assert found == [("minikey/attention.py", "lesson_03", "softmax"),
                      ("minikey/attention.py", "lesson_03", "attention_weights"),
+                     ("minikey/attention.py", "lesson_02", "attend"),
                      ("minikey/norm.py", "lesson_02", "RMSNorm.forward")]
 
 

@@ -26,16 +26,19 @@ def test_tests_that_cannot_fail_or_fail_on_the_answer_key_are_named(course):
     softmax_tests = course.lesson("lesson_03_softmax") / "test_lesson.py"
     softmax_tests.write_text(softmax_tests.read_text() + "\n\ndef test_always_passes(impl):\n    assert impl\n")
     norm_tests = course.lesson("lesson_02_rms_norm") / "test_lesson.py"
-    norm_tests.write_text(norm_tests.read_text().replace("atol=1e-2", "atol=-1.0"))
+    only_lesson_03 = "\n\ndef test_only_lesson_03(impl):\n    assert impl.softmax(torch.zeros(2)).tolist() == [0.5, 0.5]\n"
+    norm_tests.write_text(norm_tests.read_text().replace("atol=1e-2", "atol=-1.0") + only_lesson_03)
     report = run_verify(course.root, course.package, only=("tests", "stubs"))
-    [(check, where, message), cannot_fail] = problems(report)
+    [(check, where, message), *cannot_fail] = problems(report)
     assert (check, where) == ("tests", "course/module_02_layers/lesson_02_rms_norm/test_lesson.py::"
                                        "test_bfloat16_stays_bfloat16")
     assert message.startswith("failed on the answer key: RMSNorm(8)(x in bf16): max abs error")
-    assert cannot_fail == ("stubs", "course/module_02_layers/lesson_03_softmax/test_lesson.py::test_always_passes",
-                           "passes on freshly generated stubs, so it cannot fail: compare the implementation "
-                           "with the reference")
-    assert report.summary().endswith("2 failed (tests 1, stubs 1)")
+    assert cannot_fail == [
+        ("stubs", "course/module_02_layers/lesson_02_rms_norm/test_lesson.py::test_only_lesson_03",
+         "passes with lesson 02's code stubbed out, so it cannot fail: it does not depend on lesson 02's code"),
+        ("stubs", "course/module_02_layers/lesson_03_softmax/test_lesson.py::test_always_passes",
+         "passes with lesson 03's code stubbed out, so it cannot fail: it does not depend on lesson 03's code")]
+    assert report.summary().endswith("3 failed (tests 1, stubs 2)")
 
 
 def test_broken_code_block_is_located(course):
@@ -76,7 +79,8 @@ def test_structure_numbering_seed_names_and_direct_imports(course):
 
 
 def test_markers_must_match_lessons_with_tests(course):
-    (course.package / "norm.py").write_text((course.package / "norm.py").read_text().replace("lesson_02", "lesson_01"))
+    for name in ("norm.py", "attention.py"):
+        (course.package / name).write_text((course.package / name).read_text().replace("lesson_02", "lesson_01"))
     report = run_verify(course.root, course.package, only=("markers",))
     assert problems(report) == [
         ("markers", "course/module_01_basics/lesson_01_welcome", "has solution markers but no test_lesson.py"),

@@ -19,3 +19,10 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, norm: RMSNorm) -> torch.
     scores = norm(q) @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
     return softmax(scores)
     # END SOLUTION
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
+    """The attention output: attention_weights(q, k, norm) @ v (lesson 02, built on lesson 03's code)."""
+    # BEGIN SOLUTION lesson_02
+    return attention_weights(q, k, norm) @ v
+    # END SOLUTION
