@@ -218,3 +218,15 @@ def verify_command(only: Annotated[Optional[list[str]], typer.Option(
         console.print(f"[dim]note: {escape(note)}[/]")
     console.print(f"[{'green' if report.ok else 'red'}]{escape(report.summary())}[/]")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@command("site")
+def site_command(serve: Annotated[bool, typer.Option("--serve", help="then serve it on http://127.0.0.1:PORT/")] = False,
+                 port: Annotated[int, typer.Option(help="the port --serve listens on")] = 8000,
+                 course_root: Root = None, package: Package = None) -> None:
+    """The course as a website: build build/site (mkdocs-material, strict); --serve to read it in a browser."""
+    from . import site
+    built = site.build(course_root, package)
+    console.print(f"built {escape(str(built))}" + ("" if serve else "  (`kimi-course site --serve` to read it)"))
+    if serve:
+        site.serve(built, port)
