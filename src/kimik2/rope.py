@@ -117,30 +117,38 @@ def yarn_find_correction_dim(num_rotations: float, dim: int, base: float = 10000
                              max_position_embeddings: int = 2048) -> float:
     """The (fractional) pair index whose wavelength fits ``num_rotations`` times into
     max_position_embeddings: solve L / (2*pi*base^(2i/dim)) = num_rotations for i."""
+    # BEGIN SOLUTION lesson_19
     return (dim * math.log(max_position_embeddings / (num_rotations * 2 * math.pi))) / (2 * math.log(base))
+    # END SOLUTION
 
 
 def yarn_find_correction_range(low_rot: float, high_rot: float, dim: int, base: float = 10000.0,
                                max_position_embeddings: int = 2048) -> tuple[int, int]:
     """Pair indices (low, high) between which YaRN blends; called with (beta_fast, beta_slow)."""
+    # BEGIN SOLUTION lesson_20
     low = math.floor(yarn_find_correction_dim(low_rot, dim, base, max_position_embeddings))
     high = math.ceil(yarn_find_correction_dim(high_rot, dim, base, max_position_embeddings))
     return max(low, 0), min(high, dim - 1)
+    # END SOLUTION
 
 
 def yarn_get_mscale(scale: float = 1.0, mscale: float = 1.0) -> float:
     """YaRN's attention temperature: 0.1 * mscale * ln(scale) + 1 (1 when scale <= 1)."""
+    # BEGIN SOLUTION lesson_21
     if scale <= 1:
         return 1.0
     return 0.1 * mscale * math.log(scale) + 1.0
+    # END SOLUTION
 
 
 def yarn_linear_ramp_mask(low: float, high: float, dim: int) -> torch.Tensor:
     """0 up to ``low``, 1 from ``high`` on, linear in between; shape (dim,), float32."""
+    # BEGIN SOLUTION lesson_22
     if low == high:
         high += 0.001  # avoid dividing by zero when the ramp collapses to a step
     ramp = (torch.arange(dim, dtype=torch.float32) - low) / (high - low)
     return torch.clamp(ramp, 0, 1)
+    # END SOLUTION
 
 
 class DeepseekV3YarnRotaryEmbedding(DeepseekV3RotaryEmbedding):
@@ -153,6 +161,7 @@ class DeepseekV3YarnRotaryEmbedding(DeepseekV3RotaryEmbedding):
                  original_max_position_embeddings: int = 4096, beta_fast: float = 32.0,
                  beta_slow: float = 1.0, mscale: float = 1.0, mscale_all_dim: float = 0.0) -> None:
         super().__init__(dim, max_position_embeddings, base, device)
+        # BEGIN SOLUTION lesson_23
         self.scaling_factor = scaling_factor
         self.original_max_position_embeddings = original_max_position_embeddings
         self.beta_fast = beta_fast
@@ -161,14 +170,19 @@ class DeepseekV3YarnRotaryEmbedding(DeepseekV3RotaryEmbedding):
         self.mscale_all_dim = mscale_all_dim
         self.inv_freq = self._yarn_inv_freq(device)
         self.attention_scaling = yarn_get_mscale(scaling_factor, mscale) / yarn_get_mscale(scaling_factor, mscale_all_dim)
+        # END SOLUTION
 
     def _yarn_inv_freq(self, device: torch.device | None) -> torch.Tensor:
+        """Per-pair frequencies the cos/sin table is built from: original below ``low``,
+        divided by the factor above ``high``, blended by the ramp in between."""
+        # BEGIN SOLUTION lesson_24
         freq_extra = self._inv_freq(self.base, device)          # (dim/2,) original frequencies
         freq_inter = freq_extra / self.scaling_factor            # interpolated frequencies
         low, high = yarn_find_correction_range(self.beta_fast, self.beta_slow, self.dim, self.base,
                                                self.original_max_position_embeddings)
         extrapolate = 1.0 - yarn_linear_ramp_mask(low, high, self.dim // 2).to(device)  # 1 = keep
         return freq_inter * (1 - extrapolate) + freq_extra * extrapolate
+        # END SOLUTION
 
 
 def build_rotary_embedding(config: KimiK2Config) -> DeepseekV3RotaryEmbedding:
@@ -191,16 +205,20 @@ def build_rotary_embedding(config: KimiK2Config) -> DeepseekV3RotaryEmbedding:
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     """(x1, x2) -> (-x2, x1) over the two halves of the last dimension."""
+    # BEGIN SOLUTION lesson_25
     x1 = x[..., : x.shape[-1] // 2]
     x2 = x[..., x.shape[-1] // 2:]
     return torch.cat((-x2, x1), dim=-1)
+    # END SOLUTION
 
 
 def deinterleave(x: torch.Tensor) -> torch.Tensor:
     """(x0, x1, x2, x3, ...) -> (x0, x2, ..., x1, x3, ...): the checkpoint's interleaved pairs
     become [evens | odds] so that rotate_half pairs the right dimensions."""
+    # BEGIN SOLUTION lesson_26
     *batch, dim = x.shape
     return x.view(*batch, dim // 2, 2).transpose(-1, -2).reshape(*batch, dim)
+    # END SOLUTION
 
 
 def apply_rotary_pos_emb(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
@@ -210,9 +228,11 @@ def apply_rotary_pos_emb(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, si
     cos/sin are (max_pos, d) tables indexed by position_ids (b, s). The outputs stay in
     the de-interleaved order; q and k share it, so q . k is unchanged.
     """
+    # BEGIN SOLUTION lesson_26
     cos = cos[position_ids].unsqueeze(unsqueeze_dim)  # (b, 1, s, d)
     sin = sin[position_ids].unsqueeze(unsqueeze_dim)
     q, k = deinterleave(q), deinterleave(k)
     q_embed = (q * cos) + (rotate_half(q) * sin)
     k_embed = (k * cos) + (rotate_half(k) * sin)
     return q_embed, k_embed
+    # END SOLUTION
