@@ -5,6 +5,7 @@ import importlib
 import sys
 
 import pytest
+import torch
 
 from kimi_course import catalog, markers, workspace
 
@@ -23,12 +24,12 @@ def test_stubbed_workspace_imports_and_names_the_lessons(learner):
     package, directory = learner
     import kimik2
     assert package is not kimik2 and package.KimiK2ForCausalLM is not kimik2.KimiK2ForCausalLM
-    with pytest.raises(NotImplementedError, match="lesson_02: count_parameters"):
-        package.count_parameters(package.KimiK2Config.kimi_k2())
-    with pytest.raises(NotImplementedError, match="lesson_03: DeepseekV3Model.__init__"):
-        package.KimiK2ForCausalLM(package.KimiK2Config.tiny())
+    with pytest.raises(NotImplementedError, match="lesson_01: bigram_counts"):
+        package.basics.bigram_counts(torch.tensor([0, 1]), 2)
     with pytest.raises(NotImplementedError, match="lesson_07: DeepseekV3RMSNorm.__init__"):
         package.DeepseekV3RMSNorm(8)
+    with pytest.raises(NotImplementedError, match="lesson_30: KimiK2Config.validate"):
+        package.KimiK2Config.tiny()
     again = workspace.start(directory, catalog.DEFAULT_PACKAGE_DIR, catalog.DEFAULT_COURSE_ROOT)
     assert again.added == again.updated == again.kept == []
 

@@ -50,3 +50,31 @@ def test_kv_cache_values_per_token():
     """Kimi-K2: 512 + 64 = 576 latent values vs 64 x (192 + 128) = 20480 expanded (35.6x)."""
     values = kv_cache_values_per_token(KimiK2Config.kimi_k2())
     assert values == {"latent": 576, "expanded": 20480}
+
+
+@pytest.mark.parametrize("overrides", [{}, dict(q_lora_rank=None),
+                                       dict(tie_word_embeddings=True, num_hidden_layers=5, moe_layer_freq=2)])
+def test_forward_flops_equal_torchs_flop_counter(overrides):
+    """One decoded token against a cache of 36: torch's own FLOP counter over every matmul and
+    attention call of the real forward pass is the independent reference."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from kimik2.size import forward_flops_per_token
+    config = KimiK2Config.tiny(**overrides)
+    model = KimiK2ForCausalLM(config).eval()
+    input_ids = torch.randint(0, config.vocab_size, (1, 37))
+    with torch.no_grad():
+        cache = model(input_ids[:, :36], use_cache=True).past_key_values
+        with FlopCounterMode(display=False) as counter:
+            model(input_ids[:, 36:], past_key_values=cache, use_cache=True)
+    assert forward_flops_per_token(config, context_length=37) == counter.get_total_flops()
+
+
+def test_memory_of_kimi_k2():
+    """bf16 weights: 2 bytes x 1,026,408,232,448; the latent cache at 128K tokens: 576 values x 61
+    layers x 131072 x 2 bytes = 8.6 GiB, against 305 GiB for expanded keys and values."""
+    from kimik2.size import kv_cache_bytes, weight_bytes
+    config = KimiK2Config.kimi_k2()
+    assert weight_bytes(config) == 2_052_816_464_896
+    assert weight_bytes(config, bytes_per_parameter=1) == 1_026_408_232_448
+    assert kv_cache_bytes(config, 131072) == 576 * 61 * 131072 * 2
+    assert kv_cache_bytes(config, 131072, latent=False) == 20480 * 61 * 131072 * 2

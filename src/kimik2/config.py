@@ -145,6 +145,7 @@ class KimiK2Config:
             value = getattr(self, name)
             if value is not None and not 0 <= value < self.vocab_size:
                 fail(name, f"must be null or an id in [0, vocab_size={self.vocab_size})")
+        # BEGIN SOLUTION lesson_30
         if self.n_routed_experts is not None:
             experts, groups = self.n_routed_experts, self.n_group
             if experts % groups:
@@ -159,6 +160,7 @@ class KimiK2Config:
                      "every group needs at least 2 experts")
             if self.first_k_dense_replace > self.num_hidden_layers:
                 fail("first_k_dense_replace", f"must be <= num_hidden_layers = {self.num_hidden_layers}")
+        # END SOLUTION
         self._validate_rope_scaling()
 
     def _validate_rope_scaling(self) -> None:
@@ -249,6 +251,7 @@ class KimiK2Config:
     @classmethod
     def deepseek_v3(cls) -> "KimiK2Config":
         """DeepSeek-V3 (main model; its checkpoint adds one MTP layer)."""
+        # BEGIN SOLUTION lesson_29
         return cls(vocab_size=129280, num_attention_heads=128, num_key_value_heads=128,
                    n_routed_experts=256, routed_scaling_factor=2.5, n_group=8, topk_group=4,
                    first_k_dense_replace=3, num_nextn_predict_layers=1, max_position_embeddings=163840,
@@ -256,6 +259,7 @@ class KimiK2Config:
                    rope_scaling={"type": "yarn", "factor": 40.0, "original_max_position_embeddings": 4096,
                                  "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0},
                    metadata={"architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3"})
+        # END SOLUTION
 
     @classmethod
     def tiny(cls, **overrides: Any) -> "KimiK2Config":
@@ -274,6 +278,7 @@ class KimiK2Config:
 
 def _normalise_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any] | None:
     """Map transformers' ``rope_type`` to the remote code's ``type``; 'default' means no scaling."""
+    # BEGIN SOLUTION lesson_28
     scaling = dict(scaling)
     rope_type = scaling.pop("rope_type", None)
     if rope_type is not None and scaling.get("type", rope_type) != rope_type:
@@ -284,3 +289,4 @@ def _normalise_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any] | None:
             raise ValueError(f"rope type 'default' takes no parameters, got {sorted(set(scaling) - {'type'})}")
         return None
     return scaling
+    # END SOLUTION
