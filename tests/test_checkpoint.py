@@ -38,7 +38,10 @@ def test_round_trip_and_layout(saved):
         assert torch.equal(loaded.state_dict()[key], tensor), key
     half = KimiK2ForCausalLM.from_pretrained(directory, dtype=torch.bfloat16)
     assert half.lm_head.weight.dtype == torch.bfloat16
-    assert half.model.layers[1].mlp.gate.e_score_correction_bias.dtype == torch.float32
+    gate, saved_gate = half.model.layers[1].mlp.gate, model.model.layers[1].mlp.gate
+    assert gate.e_score_correction_bias.dtype == gate.weight.dtype == torch.float32
+    assert torch.equal(gate.e_score_correction_bias, saved_gate.e_score_correction_bias), "bias rounded via bf16"
+    assert torch.equal(gate.weight, saved_gate.weight), "router weight rounded via bf16"
 
 
 def test_saving_what_transformers_cannot_reproduce_warns(tmp_path, caplog):

@@ -115,13 +115,14 @@ def load_pretrained(cls: type["KimiK2PreTrainedModel"], directory: str | Path,
             if items:
                 message += _listing(title, items)
         raise CheckpointError(message)
-    with torch.no_grad():
-        for key, tensor in state.items():
-            expected[key].copy_(tensor)
     model.to(dtype)
     for module in model.modules():  # routing stays float32 whatever the dtype, as in transformers
         if isinstance(module, MoEGate):
             module.float()
+    expected = model.state_dict()   # cast first, then copy: the gates keep every bit of the file
+    with torch.no_grad():
+        for key, tensor in state.items():
+            expected[key].copy_(tensor)
     return model
 
 
