@@ -33,27 +33,45 @@ class MoEGate(nn.Module):
         self.topk_group = config.topk_group
         self.norm_topk_prob = config.norm_topk_prob
         self.gating_dim = config.hidden_size
+        # BEGIN SOLUTION lesson_37
         self.weight = nn.Parameter(torch.empty(self.n_routed_experts, self.gating_dim))  # (E, H)
         if self.topk_method == "noaux_tc":
             # Moved by the load-balancing rule, never by gradients (module 09).
             self.e_score_correction_bias = nn.Parameter(torch.zeros(self.n_routed_experts), requires_grad=False)
         self.reset_parameters()
+        # END SOLUTION
 
     def reset_parameters(self) -> None:
+        # BEGIN SOLUTION lesson_37
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        # END SOLUTION
 
     def compute_scores(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """Sigmoid affinity of every token for every expert: (tokens, E), float32."""
+        # BEGIN SOLUTION lesson_38
         logits = F.linear(hidden_states.float(), self.weight.float())
         return logits.sigmoid()
+        # END SOLUTION
+
+    def scores_for_choice(self, scores: torch.Tensor) -> torch.Tensor:
+        """The scores experts are chosen by: plus e_score_correction_bias (noaux_tc) - the
+        bias shifts the choice, never the mixing weights."""
+        # BEGIN SOLUTION lesson_39
+        return scores + self.e_score_correction_bias.float()                    # (n, E)
+        # END SOLUTION
 
     @torch.no_grad()
     def select_experts(self, scores: torch.Tensor) -> torch.Tensor:
         """Indices (tokens, top_k) of the chosen experts; the choice carries no gradient."""
         if self.topk_method == "greedy":
             return torch.topk(scores, k=self.top_k, dim=-1, sorted=False)[1]
-        scores_for_choice = scores + self.e_score_correction_bias.float()        # (n, E)
-        num_tokens = scores.shape[0]
+        return self.group_limited_topk(self.scores_for_choice(scores))
+
+    def group_limited_topk(self, scores_for_choice: torch.Tensor) -> torch.Tensor:
+        """Rank the n_group groups by the sum of their top-2 scores, keep topk_group of them,
+        then take the top_k experts among the kept groups: (n, E) -> (n, top_k) indices."""
+        # BEGIN SOLUTION lesson_40
+        num_tokens = scores_for_choice.shape[0]
         grouped = scores_for_choice.view(num_tokens, self.n_group, -1)           # (n, G, E/G)
         group_scores = grouped.topk(2, dim=-1)[0].sum(dim=-1)                    # (n, G)
         group_idx = torch.topk(group_scores, k=self.topk_group, dim=-1, sorted=False)[1]
@@ -63,19 +81,24 @@ class MoEGate(nn.Module):
         # which can pick a masked expert when a biased score is negative).
         eligible = scores_for_choice.masked_fill(expert_mask == 0, float("-inf"))
         return torch.topk(eligible, k=self.top_k, dim=-1, sorted=False)[1]
+        # END SOLUTION
 
     def normalize_weights(self, topk_weight: torch.Tensor) -> torch.Tensor:
         """Renormalise over the chosen experts, then apply routed_scaling_factor."""
+        # BEGIN SOLUTION lesson_41
         if self.top_k > 1 and self.norm_topk_prob:
             topk_weight = topk_weight / (topk_weight.sum(dim=-1, keepdim=True) + 1e-20)
         return topk_weight * self.routed_scaling_factor
+        # END SOLUTION
 
     def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(b, s, H) -> topk_idx (b*s, top_k) int64 and topk_weight (b*s, top_k) float32."""
+        # BEGIN SOLUTION lesson_42
         scores = self.compute_scores(hidden_states.reshape(-1, self.gating_dim))  # (n, E)
         topk_idx = self.select_experts(scores)
         topk_weight = scores.gather(1, topk_idx)  # unbiased scores: gradients reach the gate
         return topk_idx, self.normalize_weights(topk_weight)
+        # END SOLUTION
 
 
 class DeepseekV3MoE(nn.Module):
