@@ -15,7 +15,7 @@ from rich.table import Table
 
 from .config import KimiK2Config
 from .model import KimiK2ForCausalLM
-from .size import count_parameters, kv_cache_values_per_token
+from .size import count_parameters, kv_cache_bytes, kv_cache_values_per_token
 
 console = Console()
 
@@ -77,8 +77,9 @@ def show_architecture() -> None:
     cache.add_column("bytes / token", justify="right")
     cache.add_column("at 128K context", justify="right")
     for label, key in (("MLA latent (c_KV + k_pe)", "latent"), ("expanded K and V", "expanded")):
-        per_token = values[key] * config.num_hidden_layers * 2
-        cache.add_row(label, f"{values[key]:,}", f"{per_token:,}", f"{per_token * 131072 / 2**30:,.1f} GiB")
+        latent = key == "latent"
+        cache.add_row(label, f"{values[key]:,}", f"{kv_cache_bytes(config, 1, latent=latent):,}",
+                      f"{kv_cache_bytes(config, 131072, latent=latent) / 2**30:,.1f} GiB")
     console.print(cache)
     console.print(f"the latent cache is {values['expanded'] / values['latent']:.1f}x smaller")
 

@@ -99,8 +99,11 @@ def load_pretrained(cls: type["KimiK2PreTrainedModel"], directory: str | Path,
         raise CheckpointError(f"{directory}: no config.json")
     config = KimiK2Config.from_json_file(directory / "config.json")
     state = read_state_dict(directory, config)
-    model = cls(config)
-    expected = model.state_dict()
+    model = cls(config).to(dtype)
+    for module in model.modules():  # routing stays float32 whatever the dtype, as in transformers
+        if isinstance(module, MoEGate):
+            module.float()
+    expected = model.state_dict()   # cast before the copy: the gates keep every bit of the file
     if config.tie_word_embeddings:
         expected.pop("lm_head.weight", None)
         state.pop("lm_head.weight", None)
@@ -115,11 +118,6 @@ def load_pretrained(cls: type["KimiK2PreTrainedModel"], directory: str | Path,
             if items:
                 message += _listing(title, items)
         raise CheckpointError(message)
-    model.to(dtype)
-    for module in model.modules():  # routing stays float32 whatever the dtype, as in transformers
-        if isinstance(module, MoEGate):
-            module.float()
-    expected = model.state_dict()   # cast first, then copy: the gates keep every bit of the file
     with torch.no_grad():
         for key, tensor in state.items():
             expected[key].copy_(tensor)
