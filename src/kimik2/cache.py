@@ -1,19 +1,26 @@
-"""The key/value cache used for decoding token by token (course module 14).
+"""The key/value cache used for decoding token by token (course modules 10 and 14).
 
-Each attention layer appends its new keys and values and reads back everything so far.
-This cache holds the expanded per-head keys (b, heads, t, qk_head_dim) and values
-(b, heads, t, v_head_dim), as the remote code and transformers' eager path see them.
+Each attention layer appends its new entries and reads back everything so far. Two layouts:
+``expanded`` holds per-head keys (b, heads, t, qk_head_dim) and values (b, heads, t, v_head_dim),
+as the remote code and transformers see them; ``latent`` holds what absorbed MLA attends over,
+the normalised c_KV (b, 1, t, kv_lora_rank) and the rotated k_pe (b, 1, t, qk_rope_head_dim):
+576 values per token per layer at Kimi-K2's sizes instead of 64 x (192 + 128) = 20480.
 """
 
 from __future__ import annotations
 
 import torch
 
+CACHE_LAYOUTS = ("expanded", "latent")
+
 
 class KVCache:
-    """Per-layer keys and values, grown along the sequence axis (dim 2)."""
+    """Per-layer pairs of tensors, grown along the sequence axis (dim 2)."""
 
-    def __init__(self) -> None:
+    def __init__(self, layout: str = "expanded") -> None:
+        if layout not in CACHE_LAYOUTS:
+            raise ValueError(f"cache layout {layout!r}: choose one of {CACHE_LAYOUTS}")
+        self.layout = layout
         self.keys: dict[int, torch.Tensor] = {}
         self.values: dict[int, torch.Tensor] = {}
 
@@ -22,7 +29,8 @@ class KVCache:
         return self.keys[layer_idx].shape[2] if layer_idx in self.keys else 0
 
     def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append this step's key/value for ``layer_idx``; return all cached so far."""
+        """Append this step's pair for ``layer_idx`` (keys and values, or latent and k_pe);
+        return all cached so far."""
         if layer_idx in self.keys:
             key = torch.cat([self.keys[layer_idx], key], dim=2)
             value = torch.cat([self.values[layer_idx], value], dim=2)

@@ -97,9 +97,11 @@ class KimiK2Config:
 
     def is_moe_layer(self, layer_idx: int) -> bool:
         """True if decoder layer ``layer_idx`` uses the MoE block (the remote code's rule)."""
+        # BEGIN SOLUTION lesson_59
         return (self.n_routed_experts is not None
                 and layer_idx >= self.first_k_dense_replace
                 and layer_idx % self.moe_layer_freq == 0)
+        # END SOLUTION
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:

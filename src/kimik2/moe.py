@@ -100,12 +100,31 @@ class MoEGate(nn.Module):
         return topk_idx, self.normalize_weights(topk_weight)
         # END SOLUTION
 
+    @torch.no_grad()
+    def update_correction_bias(self, tokens_per_expert: torch.Tensor, speed: float) -> None:
+        """Auxiliary-loss-free balancing (DeepSeek-V3 §2.1.2): after a step, raise the bias of every
+        expert that got fewer tokens than the mean by ``speed`` and lower every one that got more."""
+        if self.topk_method != "noaux_tc":
+            raise ValueError("only the noaux_tc gate has an e_score_correction_bias to update; "
+                             f"this gate uses topk_method={self.topk_method!r}")
+        # BEGIN SOLUTION lesson_46
+        load = tokens_per_expert.float()
+        self.e_score_correction_bias += speed * torch.sign(load.mean() - load)
+        # END SOLUTION
+
 
 class DeepseekV3MoE(nn.Module):
-    """Routed experts (top_k of n_routed_experts per token) plus always-on shared experts."""
+    """Routed experts (top_k of n_routed_experts per token) plus always-on shared experts.
+
+    Every forward adds its tokens-per-expert counts to ``tokens_per_expert`` (a buffer, not saved:
+    read by the bias update and load monitoring of lessons 46 and 48). In training mode with
+    ``aux_loss_alpha > 0`` and ``seq_aux`` it also leaves the weighted sequence-wise balance loss
+    in ``aux_loss`` (lesson 47) for the training loop to add.
+    """
 
     def __init__(self, config: KimiK2Config) -> None:
         super().__init__()
+        # BEGIN SOLUTION lesson_43
         self.num_experts_per_tok = config.num_experts_per_tok
         self.experts = nn.ModuleList(
             DeepseekV3MLP(config, intermediate_size=config.moe_intermediate_size)
@@ -116,16 +135,22 @@ class DeepseekV3MoE(nn.Module):
                 config, intermediate_size=config.moe_intermediate_size * config.n_shared_experts)
         else:
             self.shared_experts = None
+        # END SOLUTION
+        self.register_buffer("tokens_per_expert", torch.zeros(config.n_routed_experts, dtype=torch.long),
+                             persistent=False)
+        self.aux_loss_alpha = config.aux_loss_alpha if config.seq_aux else 0.0
+        self.aux_loss: torch.Tensor | None = None
 
-    def dispatch(self, x: torch.Tensor, topk_idx: torch.Tensor, topk_weight: torch.Tensor) -> torch.Tensor:
+    def dispatch(self, x: torch.Tensor, topk_idx: torch.Tensor, topk_weight: torch.Tensor,
+                 tokens_per_expert: list[int]) -> torch.Tensor:
         """Run every (token, slot) pair through its expert, grouped by expert, and mix.
 
-        x (n, H), topk_idx / topk_weight (n, k) -> (n, H). Differentiable: trains.
+        x (n, H), topk_idx / topk_weight (n, k), tokens_per_expert: E counts -> (n, H).
+        Differentiable: trains.
         """
+        # BEGIN SOLUTION lesson_44
         top_k = topk_idx.shape[1]
-        flat_expert = topk_idx.view(-1)                                   # (n*k,) one entry per slot
-        order = flat_expert.argsort(stable=True)                          # slots sorted by expert
-        tokens_per_expert = torch.bincount(flat_expert, minlength=len(self.experts)).tolist()
+        order = topk_idx.view(-1).argsort(stable=True)                    # (n*k,) slots sorted by expert
         token_of_slot = (order // top_k).split(tokens_per_expert)         # per expert: its tokens
         weight_of_slot = topk_weight.view(-1)[order].split(tokens_per_expert)
         mixed = torch.zeros(x.shape, dtype=torch.float32, device=x.device)  # combined in float32
@@ -133,13 +158,42 @@ class DeepseekV3MoE(nn.Module):
             if tokens.numel():
                 mixed.index_add_(0, tokens, expert(x[tokens]).float() * weights.unsqueeze(-1))
         return mixed.to(x.dtype)
+        # END SOLUTION
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        identity = hidden_states
-        batch_shape = hidden_states.shape
-        topk_idx, topk_weight = self.gate(hidden_states)
-        routed = self.dispatch(hidden_states.reshape(-1, batch_shape[-1]), topk_idx, topk_weight)
-        routed = routed.view(batch_shape)
+        """(b, s, H) -> (b, s, H): routed experts mixed by the gate's weights, plus shared experts."""
+        # BEGIN SOLUTION lesson_45
+        batch, seq_len, hidden = hidden_states.shape
+        topk_idx, topk_weight = self.gate(hidden_states)                  # (b*s, k) each
+        counts = torch.bincount(topk_idx.view(-1), minlength=len(self.experts))  # (E,)
+        self.tokens_per_expert += counts
+        output = self.dispatch(hidden_states.reshape(-1, hidden), topk_idx, topk_weight, counts.tolist())
+        output = output.view(batch, seq_len, hidden)
         if self.shared_experts is not None:
-            routed = routed + self.shared_experts(identity)
-        return routed
+            output = output + self.shared_experts(hidden_states)
+        # END SOLUTION
+        if self.training and self.aux_loss_alpha > 0:
+            scores = self.gate.compute_scores(hidden_states.reshape(-1, hidden))      # (b*s, E), with grad
+            self.aux_loss = self.aux_loss_alpha * sequence_balance_loss(
+                scores.view(batch, seq_len, -1), topk_idx.view(batch, seq_len, -1))
+        return output
+
+
+def sequence_balance_loss(scores: torch.Tensor, topk_idx: torch.Tensor) -> torch.Tensor:
+    """DeepSeek-V3's complementary sequence-wise balance loss (arXiv:2412.19437 eqs. 17-20), without alpha.
+
+    scores (b, s, E): sigmoid affinities; topk_idx (b, s, k): the chosen experts. Per sequence,
+    f_i = E / (k s) x (times expert i was chosen) and P_i = mean over tokens of the affinity
+    normalised over experts; the loss is sum_i f_i P_i, averaged over the batch. It is 1 when
+    load and affinity are both uniform.
+    """
+    # BEGIN SOLUTION lesson_47
+    batch, seq_len, num_experts = scores.shape
+    top_k = topk_idx.shape[-1]
+    chosen = torch.zeros(batch, num_experts, device=scores.device)
+    chosen.scatter_add_(1, topk_idx.reshape(batch, -1), torch.ones(batch, seq_len * top_k, device=scores.device))
+    fraction = chosen * num_experts / (seq_len * top_k)                          # f_i: (b, E)
+    normalised = scores / scores.sum(dim=-1, keepdim=True)                       # s'_{i,t}: (b, s, E)
+    probability = normalised.mean(dim=1)                                         # P_i: (b, E)
+    return (fraction * probability).sum(dim=-1).mean()
+    # END SOLUTION
