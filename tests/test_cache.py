@@ -1,4 +1,5 @@
-"""Decoding token by token with the KV cache gives the logits of one full forward."""
+"""Decoding token by token with the KV cache gives the logits of one full forward, in both MLA
+modes: expanded keys/values, and absorbed attention over the latent cache."""
 
 import pytest
 import torch
@@ -15,12 +16,14 @@ CONFIGS = {
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("implementation", ["sdpa", "eager"])
-def test_cached_decoding_equals_full_forward(name, implementation):
+@pytest.mark.parametrize("mla_mode", ["expanded", "absorbed"])
+def test_cached_decoding_equals_full_forward(name, implementation, mla_mode):
     model = randomize_(KimiK2ForCausalLM(tiny_config(**CONFIGS[name]))).eval()
     model.set_attn_implementation(implementation)
     input_ids = torch.randint(0, 97, (2, 40))
     with torch.no_grad():
-        full = model(input_ids).logits
+        full = model(input_ids).logits                    # expanded, no cache: the reference
+        model.set_mla_mode(mla_mode)
         out = model(input_ids[:, :25], use_cache=True)
         steps = [out.logits]
         cache = out.past_key_values
@@ -32,8 +35,10 @@ def test_cached_decoding_equals_full_forward(name, implementation):
     assert_close(torch.cat(steps, dim=1), full, atol=1e-5, what="cached vs full logits")
 
 
-def test_cached_decoding_with_left_padding():
+@pytest.mark.parametrize("mla_mode", ["expanded", "absorbed"])
+def test_cached_decoding_with_left_padding(mla_mode):
     model = randomize_(KimiK2ForCausalLM(tiny_config())).eval()
+    model.set_mla_mode(mla_mode)
     input_ids = torch.randint(0, 97, (2, 30))
     mask = torch.ones(2, 30, dtype=torch.long)
     mask[0, :5] = 0
@@ -57,3 +62,58 @@ def test_cache_bytes_per_token():
         cache = model(torch.randint(0, 97, (1, 5)), use_cache=True).past_key_values
     per_layer = config.num_attention_heads * (config.qk_head_dim + config.v_head_dim) * 4
     assert cache.bytes_per_token() == config.num_hidden_layers * per_layer
+
+
+def test_latent_cache_holds_kv_lora_rank_plus_rope_values():
+    config = tiny_config()
+    model = KimiK2ForCausalLM(config).eval()
+    model.set_mla_mode("absorbed")
+    with torch.no_grad():
+        cache = model(torch.randint(0, 97, (1, 5)), use_cache=True).past_key_values
+    assert cache.layout == "latent"
+    assert cache.bytes_per_token() == config.num_hidden_layers * (config.kv_lora_rank + config.qk_rope_head_dim) * 4
+
+
+def test_a_cache_of_the_other_layout_is_refused():
+    model = KimiK2ForCausalLM(tiny_config()).eval()
+    model.set_mla_mode("absorbed")
+    with pytest.raises(ValueError, match="KVCache\\(layout='latent'\\)"):
+        model(torch.randint(0, 97, (1, 3)), past_key_values=KVCache(), use_cache=True)
+    with pytest.raises(ValueError, match="choose one of"):
+        model.set_mla_mode("compressed")
+
+
+@pytest.mark.parametrize("mla_mode", ["expanded", "absorbed"])
+def test_max_logit_record_equals_the_scores_computed_the_long_way(mla_mode):
+    """track_max_logit keeps, per head, the largest scaled logit any query gives a key it may see,
+    as a running maximum over forwards."""
+    config = tiny_config()
+    model = randomize_(KimiK2ForCausalLM(config)).eval()
+    model.set_mla_mode(mla_mode)
+    attention = model.model.layers[1].self_attn
+    attention.track_max_logit = True
+    input_ids = torch.randint(0, 97, (2, 12), generator=torch.Generator().manual_seed(3))
+    padded = torch.ones(2, 12, dtype=torch.long)
+    padded[0, :4] = 0
+    batches = [(input_ids, padded), (input_ids[:1, :5], torch.ones(1, 5, dtype=torch.long))]
+    inputs = []
+    hook = attention.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    with torch.no_grad():
+        for ids, mask in batches:
+            model(ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
+    hook.remove()
+
+    expected = torch.full((config.num_attention_heads,), float("-inf"))
+    with torch.no_grad():
+        for x, (ids, mask) in zip(inputs, batches):
+            q_nope, q_pe = attention.project_queries(x).split([config.qk_nope_head_dim, config.qk_rope_head_dim], -1)
+            latent, k_pe = attention.project_latent(x)
+            k_nope, _ = attention.expand_latent(latent)
+            q_pe, k_pe = attention.apply_decoupled_rope(q_pe, k_pe, (mask.cumsum(-1) - 1).clamp(min=0), 0)
+            scores = (q_nope @ k_nope.transpose(2, 3) + q_pe @ k_pe.transpose(2, 3)) * attention.softmax_scale
+            for b in range(ids.shape[0]):
+                for query in range(ids.shape[1]):
+                    for key in range(query + 1):
+                        if mask[b, key]:
+                            expected = torch.maximum(expected, scores[b, :, query, key])
+    assert_close(attention.max_logit, expected, atol=1e-5, what=f"max_logit per head ({mla_mode})")

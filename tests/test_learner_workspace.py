@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from kimi_course import catalog, markers, workspace
+from kimi_course import catalog, grader, markers, workspace
 
 
 @pytest.fixture
@@ -38,3 +38,23 @@ def test_every_seed_lesson_from_01_to_18_has_markers_except_the_study_lesson_14(
     lessons = {region.lesson for region in markers.scan(catalog.DEFAULT_PACKAGE_DIR)}
     expected = {f"lesson_{n:02d}" for n in range(1, 19)} - {"lesson_14"}
     assert expected <= lessons, sorted(expected - lessons)
+
+
+def test_a_finished_workspace_passes_module_12_against_transformers(tmp_path):
+    """A learner who has written every marked region (here: filled from the answer key, region by
+    region) owns a complete Kimi-K2: module 12's lessons, the parity lesson among them, pass."""
+    package, root = catalog.DEFAULT_PACKAGE_DIR, catalog.DEFAULT_COURSE_ROOT
+    workspace.start(tmp_path, package, root)
+    learner = tmp_path / workspace.learner_package(package)
+    for file in learner.rglob("*.py"):
+        relative = file.relative_to(learner).as_posix()
+        finished, _ = markers.fill(file.read_text(), (package / relative).read_text(), relative, after=0)
+        file.write_text(finished)
+        assert "NotImplementedError" not in finished or "NotImplementedError" in (package / relative).read_text()
+    lessons = [lesson for lesson in catalog.lessons(root) if lesson.module == "module_12_model"]
+    assert "lesson_66" in {lesson.id for lesson in lessons}
+    results = grader.run_tests(lessons, "workspace", root, package, tmp_path)
+    assert set(results) == {lesson.id for lesson in lessons if lesson.test_file.exists()}
+    failures = {lesson: result.problem or [t.message for t in result.tests.values() if t.outcome != "passed"]
+                for lesson, result in results.items() if not result.ok}
+    assert not failures, failures

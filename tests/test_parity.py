@@ -8,7 +8,7 @@ import torch
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 
 from helpers import assert_close, randomize_, tiny_config
-from kimik2 import KimiK2ForCausalLM
+from kimik2 import KimiK2ForCausalLM, parity
 
 KIMI_YARN = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
              "beta_fast": 1.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0}
@@ -149,3 +149,33 @@ def test_eager_equals_sdpa():
     assert_close(eager, sdpa, atol=1e-5, what="eager vs sdpa logits")
     with pytest.raises(ValueError, match="choose one of"):
         model.set_attn_implementation("flash")
+
+
+def test_absorbed_mla_equals_transformers(tmp_path):
+    ours = randomize_(KimiK2ForCausalLM(tiny_config(rope_scaling=KIMI_YARN))).eval()
+    theirs = ours_to_hf(ours, tmp_path).eval()
+    ours.set_mla_mode("absorbed")
+    input_ids, mask, position_ids, _ = make_batch(97, 32, left_padding=True)
+    with torch.no_grad():
+        our_logits = ours(input_ids, attention_mask=mask, position_ids=position_ids).logits
+        their_logits = theirs(input_ids, attention_mask=mask, position_ids=position_ids).logits
+    assert_close(our_logits[mask.bool()], their_logits[mask.bool()], atol=1e-5, what="absorbed MLA logits")
+
+
+def test_parity_debugger_agrees_and_finds_the_first_divergent_submodule(tmp_path):
+    ours = randomize_(KimiK2ForCausalLM(tiny_config())).eval()
+    theirs = ours_to_hf(ours, tmp_path).eval()
+    input_ids = make_batch(97, 16, left_padding=False)[0]
+    checkpoints = parity.compare_layer_outputs(ours, theirs, input_ids)
+    assert [c.name for c in checkpoints] == parity.checkpoint_names(3)
+    assert parity.first_divergence(checkpoints) is None, parity.format_report(checkpoints)
+    with torch.no_grad():
+        ours.model.layers[1].self_attn.kv_a_layernorm.weight.mul_(1.01)   # a subtle bug in layer 1's attention
+    checkpoints = parity.compare_layer_outputs(ours, theirs, input_ids)
+    first = parity.first_divergence(checkpoints)
+    assert first is not None and first.name == "model.layers.1.self_attn", parity.format_report(checkpoints)
+    assert "<- first divergence" in parity.format_report(checkpoints).splitlines()[first_index(checkpoints) + 1]
+
+
+def first_index(checkpoints):
+    return [c.ok for c in checkpoints].index(False)
