@@ -41,6 +41,7 @@ serve: setup
 
 bench: setup
 	$(PY) benchmarks/bench_model.py
+	$(PY) benchmarks/bench_decode.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,97 @@
+"""Decoding speed and cache size: kimik2 (absorbed MLA over the latent cache, and expanded) vs
+transformers' DeepseekV3ForCausalLM on the same weights, at 1k and 4k tokens of context.
+
+One process, implementations interleaved run by run so that drift in the machine's speed hits all
+alike; each run prefills the context once (not timed) and times DECODE_STEPS single-token steps
+against the cache. Reports decode tokens/s (medians), the ratio to transformers, and the cache bytes
+per token measured on the cache objects themselves, plus Kimi-K2's sizes computed from the config.
+Usage: ``python benchmarks/bench_decode.py [--runs 3] [--contexts 1024 4096]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+
+from bench_model import CONFIG
+from kimik2 import KimiK2Config, KimiK2ForCausalLM
+from kimik2.size import kv_cache_values_per_token
+
+DECODE_STEPS = 32
+VARIANTS = ("kimik2 absorbed", "kimik2 expanded", "transformers")
+
+
+def cache_bytes_per_token(cache, context: int) -> int:
+    """Bytes held per cached position, from whatever tensors the cache object holds."""
+    tensors = [value for value in vars(cache).values() if isinstance(value, torch.Tensor)]
+    for value in vars(cache).values():
+        if isinstance(value, dict):
+            tensors += [t for t in value.values() if isinstance(t, torch.Tensor)]
+        if isinstance(value, list):  # transformers: a list of layers, each holding keys and values
+            for layer in value:
+                tensors += [t for t in vars(layer).values() if isinstance(t, torch.Tensor) and t.dim() == 4]
+    return sum(t.numel() * t.element_size() for t in tensors) // context
+
+
+@torch.no_grad()
+def decode(model: torch.nn.Module, context_ids: torch.Tensor) -> tuple[float, int]:
+    """Seconds for DECODE_STEPS greedy steps after a prefill of ``context_ids``, and the cache's
+    bytes per token after the prefill."""
+    output = model(context_ids, use_cache=True)
+    cache = output.past_key_values
+    per_token = cache_bytes_per_token(cache, context_ids.shape[1])
+    next_token = output.logits[:, -1].argmax(-1, keepdim=True)
+    start = time.perf_counter()
+    for _ in range(DECODE_STEPS):
+        output = model(next_token, past_key_values=cache, use_cache=True)
+        cache = output.past_key_values
+        next_token = output.logits[:, -1].argmax(-1, keepdim=True)
+    return time.perf_counter() - start, per_token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--contexts", type=int, nargs="+", default=[1024, 4096])
+    args = parser.parse_args()
+    from transformers import DeepseekV3ForCausalLM
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as checkpoint:
+        KimiK2ForCausalLM(KimiK2Config.tiny(**CONFIG)).save_pretrained(checkpoint)
+        absorbed = KimiK2ForCausalLM.from_pretrained(checkpoint).eval()
+        absorbed.set_mla_mode("absorbed")
+        expanded = KimiK2ForCausalLM.from_pretrained(checkpoint).eval()
+        theirs = DeepseekV3ForCausalLM.from_pretrained(checkpoint, attn_implementation="sdpa").eval()
+    models = dict(zip(VARIANTS, (absorbed, expanded, theirs)))
+
+    import transformers
+    print(f"config: hidden {CONFIG['hidden_size']}, {CONFIG['num_hidden_layers']} layers, "
+          f"{CONFIG['num_attention_heads']} heads, kv_lora_rank {CONFIG['kv_lora_rank']}, batch 1, "
+          f"{DECODE_STEPS} decode steps, median of {args.runs} runs; torch {torch.__version__}, "
+          f"transformers {transformers.__version__}, {torch.get_num_threads()} threads")
+    print("| context | " + " | ".join(f"{v} tok/s" for v in VARIANTS) + " | absorbed / transformers |"
+          " cache bytes per token (absorbed / expanded / transformers) |")
+    print("|---" * (len(VARIANTS) + 3) + "|")
+    for context in args.contexts:
+        ids = torch.randint(0, CONFIG["vocab_size"], (1, context), generator=torch.Generator().manual_seed(context))
+        seconds = {variant: [] for variant in VARIANTS}
+        per_token = {}
+        for run in range(args.runs + 1):  # round 0 warms up
+            for variant, model in models.items():
+                elapsed, per_token[variant] = decode(model, ids)
+                if run:
+                    seconds[variant].append(elapsed)
+        speed = {variant: DECODE_STEPS / statistics.median(values) for variant, values in seconds.items()}
+        print(f"| {context} | " + " | ".join(f"{speed[v]:,.1f}" for v in VARIANTS)
+              + f" | {speed['kimik2 absorbed'] / speed['transformers']:.2f}x | "
+              + " / ".join(f"{per_token[v]:,}" for v in VARIANTS) + " |")
+    kimi = kv_cache_values_per_token(KimiK2Config.kimi_k2())
+    print(f"Kimi-K2 (61 layers): values per token per layer {kimi}")
+
+
+if __name__ == "__main__":
+    main()
