@@ -92,6 +92,10 @@ def test_max_logit_record_equals_the_scores_computed_the_long_way(mla_mode):
     model.set_mla_mode(mla_mode)
     attention = model.model.layers[1].self_attn
     attention.track_max_logit = True
+    with torch.no_grad():
+        model(torch.randint(0, 97, (1, 6)))               # evaluation forwards are not recorded
+    assert attention.max_logit is None
+    model.train()                                         # no dropout in this config: same outputs
     input_ids = torch.randint(0, 97, (2, 12), generator=torch.Generator().manual_seed(3))
     padded = torch.ones(2, 12, dtype=torch.long)
     padded[0, :4] = 0

@@ -66,8 +66,8 @@ class DeepseekV3Attention(nn.Module):
     expanded (per-head keys and values, as the checkpoint's code computes them) or absorbed
     (attention over the 576-value latent itself; lesson 58).
 
-    With ``track_max_logit`` set, every forward records each head's largest scaled logit in
-    ``max_logit`` (the running maximum until reset to None): QK-Clip reads it (module 16).
+    With ``track_max_logit`` set, every training-mode forward records each head's largest scaled
+    logit in ``max_logit`` (the running maximum until reset to None): QK-Clip reads it (module 16).
     """
 
     def __init__(self, config: KimiK2Config, layer_idx: int | None = None) -> None:
@@ -161,7 +161,7 @@ class DeepseekV3Attention(nn.Module):
                attention_mask: torch.Tensor | None) -> torch.Tensor:
         """softmax(q k^T * scale + mask) v: (b, h, q, d), (b, h or 1, kv, d), (b, h or 1, kv, dv)
         -> (b, h, q, dv). Expanded MLA: d = 192, dv = 128; absorbed: one key head, d = 576, dv = 512."""
-        if self.track_max_logit:
+        if self.track_max_logit and self.training:  # QK-Clip watches training forwards only
             self.record_max_logit(query, key, attention_mask)
         # BEGIN SOLUTION lesson_57
         dropout = self.attention_dropout if self.training else 0.0
