@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow bench site serve clean
+.PHONY: setup data demo test test-slow bench site serve clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 		|| echo "warning: could not install chromium; the course website test will skip"; \
 	fi
 	touch $(STAMP)
+
+# the course corpus: Shakespeare's 42 works (5 MB, public domain) into data/shakespeare/, once
+data: setup
+	$(PY) -m kimik2.tokenizer.corpus --dest data
 
 demo: setup
 	$(PY) -m kimik2.demo
@@ -39,9 +43,10 @@ site: setup
 serve: setup
 	NO_MKDOCS_2_WARNING=1 $(PY) -m kimi_course.site --serve
 
-bench: setup
+bench: setup data
 	$(PY) benchmarks/bench_model.py
 	$(PY) benchmarks/bench_decode.py
+	$(PY) benchmarks/bench_tokenizer.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
