@@ -52,6 +52,7 @@ def word_counts(text: str, pat_str: str = KIMI_PAT_STR,
 
 def merge_pair(word: list[int], pair: Pair, new_id: int) -> list[int]:
     """``word`` with each non-overlapping occurrence of ``pair`` (left to right) replaced by ``new_id``."""
+    # BEGIN SOLUTION lesson_68
     merged, i = [], 0
     while i < len(word):
         if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
@@ -61,6 +62,7 @@ def merge_pair(word: list[int], pair: Pair, new_id: int) -> list[int]:
             merged.append(word[i])
             i += 1
     return merged
+    # END SOLUTION
 
 
 def pairs_of(word: list[int]) -> Counter[Pair]:
@@ -77,6 +79,7 @@ def train_bpe(text: str, vocab_size: int, pat_str: str = KIMI_PAT_STR,
     """
     if vocab_size < 256:
         raise ValueError(f"vocab_size={vocab_size}: a byte-level vocabulary needs at least the 256 single bytes")
+    # BEGIN SOLUTION lesson_68
     counts = word_counts(text, pat_str, special_tokens)
     words = [list(word) for word in counts]                         # each distinct word as byte ids
     frequency = list(counts.values())
@@ -131,3 +134,4 @@ def train_bpe(text: str, vocab_size: int, pat_str: str = KIMI_PAT_STR,
                 del pair_counts[pair]
                 words_with_pair.pop(pair, None)
     return {token: rank for rank, token in enumerate(vocab)}
+    # END SOLUTION

@@ -124,6 +124,7 @@ def render_chat_pieces(messages: Sequence[Mapping], tools: Sequence[Mapping] | N
                                     f"got {type(message).__name__}")
         if not isinstance(message.get("name", ""), str):
             raise ChatTemplateError(f"messages[{number}]: name must be a str")
+    # BEGIN SOLUTION lesson_72
     if tools:
         turn("<|im_system|>", "tool_declare", (json.dumps(_deep_sorted(list(tools)), ensure_ascii=False), False))
     if messages and messages[0].get("role") != "system":
@@ -162,6 +163,7 @@ def render_chat_pieces(messages: Sequence[Mapping], tools: Sequence[Mapping] | N
     if add_generation_prompt:
         pieces += [("<|im_assistant|>", True), ("assistant", False), (IM_MIDDLE, True)]
     return [(text, special) for text, special in pieces if text]
+    # END SOLUTION
 
 
 def render_chat_text(messages: Sequence[Mapping], tools: Sequence[Mapping] | None = None,
@@ -234,6 +236,7 @@ def text_pieces(text: str) -> list[Piece]:
 
 def parse_tool_call(call_id: str, arguments: str) -> ToolCall:
     """Check one call's id and arguments text; ToolCallParseError says what is wrong."""
+    # BEGIN SOLUTION lesson_73
     call_id, arguments = call_id.strip(), arguments.strip()
     match = TOOL_CALL_ID.fullmatch(call_id)
     if not match:
@@ -246,6 +249,7 @@ def parse_tool_call(call_id: str, arguments: str) -> ToolCall:
     if not isinstance(parsed, dict):
         raise ToolCallParseError(f"tool call {call_id}: arguments must be a JSON object, got {arguments[:200]!r}")
     return ToolCall(call_id, match["name"], arguments)
+    # END SOLUTION
 
 
 def _describe(pieces: Sequence[Piece]) -> str:
@@ -260,6 +264,7 @@ def parse_assistant(pieces: Sequence[Piece]) -> AssistantReply:
     whitespace allowed between calls and after the section. Anything else raises
     ToolCallParseError; nothing is dropped silently.
     """
+    # BEGIN SOLUTION lesson_73
     ends = [n for n, (text, special) in enumerate(pieces) if special and text in END_OF_TURN]
     if ends:
         rest = pieces[ends[0] + 1:]
@@ -290,6 +295,7 @@ def parse_assistant(pieces: Sequence[Piece]) -> AssistantReply:
                                      f"{CALL_BEGIN} <id> {ARGUMENT_BEGIN} <json> {CALL_END}")
         calls.append(parse_tool_call(group[1][0], group[3][0]))
     return AssistantReply("".join(text for text, _ in content), calls)
+    # END SOLUTION
 
 
 def parse_completion(tokenizer: KimiTokenizer, ids: Sequence[int]) -> AssistantReply:

@@ -45,6 +45,7 @@ def check_ranks(mergeable_ranks: dict[bytes, int]) -> None:
 
 def merge_by_rank(piece: bytes, mergeable_ranks: dict[bytes, int]) -> list[int]:
     """One pre-tokenized piece -> its token ids, merging the lowest-ranked adjacent pair first."""
+    # BEGIN SOLUTION lesson_70
     if piece in mergeable_ranks:
         return [mergeable_ranks[piece]]
     parts = [piece[i:i + 1] for i in range(len(piece))]
@@ -56,6 +57,7 @@ def merge_by_rank(piece: bytes, mergeable_ranks: dict[bytes, int]) -> list[int]:
         _, i = min(known)                                            # lowest rank, then leftmost
         parts[i:i + 2] = [parts[i] + parts[i + 1]]
     return [mergeable_ranks[part] for part in parts]
+    # END SOLUTION
 
 
 class PythonBPE:
@@ -87,5 +89,7 @@ def fast_encoding(mergeable_ranks: dict[bytes, int], special_tokens: dict[str, i
                   pat_str: str = KIMI_PAT_STR, name: str = "kimik2_bpe") -> tiktoken.Encoding:
     """The same ranks as a ``tiktoken.Encoding`` (Rust BPE), built locally without downloads."""
     check_ranks(mergeable_ranks)
+    # BEGIN SOLUTION lesson_70
     return tiktoken.Encoding(name, pat_str=pat_str, mergeable_ranks=mergeable_ranks,
                              special_tokens=dict(special_tokens or {}))
+    # END SOLUTION

@@ -92,6 +92,7 @@ class KimiTokenizer:
         unknown = allowed - self.special_tokens.keys()
         if unknown:
             raise ValueError(f"allowed_special has names that are not special tokens: {sorted(unknown)}")
+        # BEGIN SOLUTION lesson_71
         text = replace_lone_surrogates(text)
         ids: list[int] = []
         for piece in self._split_specials(text, allowed):
@@ -101,6 +102,7 @@ class KimiTokenizer:
                 for part in split_long_text(piece):
                     ids.extend(self.encoding.encode_ordinary(part))
         return ids
+        # END SOLUTION
 
     @staticmethod
     def _split_specials(text: str, allowed: set[str]) -> list[str]:

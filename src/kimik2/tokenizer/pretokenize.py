@@ -43,12 +43,13 @@ KIMI_PAT_STR = "|".join([
 
 def compile_pattern(pat_str: str = KIMI_PAT_STR) -> regex.Pattern:
     """The pre-tokenization regex, compiled with the set syntax tiktoken's regex engine uses."""
-    return regex.compile(pat_str, regex.V1)
+    # BEGIN SOLUTION lesson_69
+    return regex.compile(pat_str, regex.V1)   # V0 reads "[...&&[^...]]" literally and drops letters
+    # END SOLUTION
 
 
-KIMI_PATTERN = compile_pattern()
-
-
-def split_words(text: str, pattern: regex.Pattern = KIMI_PATTERN) -> list[str]:
+def split_words(text: str, pat_str: str = KIMI_PAT_STR) -> list[str]:
     """Text -> its pre-tokenization pieces; "".join(pieces) == text for Kimi's pattern."""
-    return pattern.findall(text)
+    # BEGIN SOLUTION lesson_69
+    return compile_pattern(pat_str).findall(text)
+    # END SOLUTION

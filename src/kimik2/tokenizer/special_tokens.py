@@ -40,6 +40,8 @@ KIMI_SPECIAL_TOKEN_NAMES = tuple(NAMED_SPECIAL_TOKEN_OFFSETS)
 
 def kimi_special_tokens(num_base_tokens: int) -> dict[str, int]:
     """{name: id} for the 256 special ids that follow ``num_base_tokens`` mergeable tokens."""
+    # BEGIN SOLUTION lesson_71
     name_at = {offset: name for name, offset in NAMED_SPECIAL_TOKEN_OFFSETS.items()}
     ids = range(num_base_tokens, num_base_tokens + NUM_RESERVED_SPECIAL_TOKENS)
     return {name_at.get(i - num_base_tokens, f"<|reserved_token_{i}|>"): i for i in ids}
+    # END SOLUTION
