@@ -124,3 +124,42 @@ def test_bad_arguments_get_clear_errors(model, kwargs, message):
     arguments = dict(input_ids=torch.tensor([[1, 2, 3]]), max_new_tokens=4) | kwargs
     with pytest.raises(ValueError, match=message):
         generate(model, **arguments)
+
+
+def test_chat_renders_generates_until_im_end_and_parses_the_reply(monkeypatch):
+    """A model whose logits always prefer a scripted reply: chat() must stop at <|im_end|> and
+    return its content and tool call."""
+    from kimik2 import generation
+    from kimik2.tokenizer import KimiTokenizer, train_bpe
+    tokenizer = KimiTokenizer(train_bpe("the weather in Paris is sunny today " * 20, 270))
+    im_end = tokenizer.token_id("<|im_end|>")
+    script = (tokenizer.encode("Let me check.") + [tokenizer.token_id("<|tool_calls_section_begin|>"),
+              tokenizer.token_id("<|tool_call_begin|>")] + tokenizer.encode("functions.weather:0")
+              + [tokenizer.token_id("<|tool_call_argument_begin|>")] + tokenizer.encode('{"city": "Paris"}')
+              + [tokenizer.token_id("<|tool_call_end|>"), tokenizer.token_id("<|tool_calls_section_end|>"), im_end])
+    config = tiny_config(vocab_size=tokenizer.vocab_size, max_position_embeddings=512)
+    prompt_length = {}
+
+    class Scripted:
+        """Stands in for the model: its 'cache' is the number of tokens seen so far."""
+        training = False
+
+        def __init__(self):
+            self.config = config
+
+        def eval(self):
+            return self
+
+        def train(self, mode=True):
+            return self
+
+        def __call__(self, input_ids, past_key_values=None, **kwargs):
+            length = input_ids.shape[1] + (past_key_values or 0)
+            prompt_length.setdefault("n", length)
+            logits = torch.zeros(1, input_ids.shape[1], config.vocab_size)
+            logits[0, -1, script[length - prompt_length["n"]]] = 1.0
+            return type("Out", (), dict(logits=logits, past_key_values=length))()
+    reply = generation.chat(Scripted(), tokenizer, [{"role": "user", "content": "Weather in Paris?"}])
+    assert reply.content == "Let me check."
+    assert [(call.id, call.name, call.arguments) for call in reply.tool_calls] == [
+        ("functions.weather:0", "weather", '{"city": "Paris"}')]

@@ -115,7 +115,9 @@ class DeepseekV3Attention(nn.Module):
     @property
     def cache_layout(self) -> str:
         """The KVCache layout this attention reads and writes: 'latent' when absorbed."""
+        # BEGIN SOLUTION lesson_75
         return "latent" if self.mla_mode == "absorbed" else "expanded"
+        # END SOLUTION
 
     def project_queries(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """(b, s, H) -> (b, heads, s, qk_head_dim), each head laid out [q_nope | q_pe]."""

@@ -1,4 +1,4 @@
-"""The key/value cache used for decoding token by token (course modules 10 and 14).
+"""The key/value cache used for decoding token by token (course lessons 74-75; used by lesson 58).
 
 Each attention layer appends its new entries and reads back everything so far. Two layouts:
 ``expanded`` holds per-head keys (b, heads, t, qk_head_dim) and values (b, heads, t, v_head_dim),
@@ -26,18 +26,24 @@ class KVCache:
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
         """Number of positions already cached for ``layer_idx`` (0 when empty)."""
+        # BEGIN SOLUTION lesson_74
         return self.keys[layer_idx].shape[2] if layer_idx in self.keys else 0
+        # END SOLUTION
 
     def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Append this step's pair for ``layer_idx`` (keys and values, or latent and k_pe);
         return all cached so far."""
+        # BEGIN SOLUTION lesson_74
         if layer_idx in self.keys:
             key = torch.cat([self.keys[layer_idx], key], dim=2)
             value = torch.cat([self.values[layer_idx], value], dim=2)
         self.keys[layer_idx], self.values[layer_idx] = key, value
         return key, value
+        # END SOLUTION
 
     def bytes_per_token(self) -> int:
         """Cache memory for one position of one sequence, summed over layers."""
+        # BEGIN SOLUTION lesson_75
         return sum((self.keys[i][0, :, 0].numel() * self.keys[i].element_size()
                     + self.values[i][0, :, 0].numel() * self.values[i].element_size()) for i in self.keys)
+        # END SOLUTION

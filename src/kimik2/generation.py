@@ -1,4 +1,5 @@
-"""Generating text: sampling one token from logits, and the cached decoding loop (course module 14).
+"""Generating text: sampling one token from logits, and the cached decoding loop (course module 14,
+lessons 77-79).
 
 ``generate`` runs the prompt once, then one token per step against the cache. Batched prompts are
 left-padded: positions come from the attention mask (cumsum - 1, as transformers'
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .model import KimiK2ForCausalLM
+from .tokenizer import AssistantReply, KimiTokenizer, encode_chat, parse_completion
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
@@ -29,6 +31,7 @@ def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -
 def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
     """Set to -inf every logit outside the top_k, then outside the smallest set of tokens whose
     probability adds up to at least top_p (the most likely token always stays): (b, V) -> (b, V)."""
+    # BEGIN SOLUTION lesson_78
     if top_k is not None and top_k < logits.shape[-1]:
         kth_best = logits.topk(top_k, dim=-1).values[:, -1:]                     # (b, 1)
         logits = logits.masked_fill(logits < kth_best, float("-inf"))
@@ -39,6 +42,7 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
+    # END SOLUTION
 
 
 def sample_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,
@@ -46,10 +50,29 @@ def sample_next_token(logits: torch.Tensor, temperature: float = 0.0, top_k: int
     """Next token per row from the last position's logits (b, V): greedy when temperature is 0,
     else a draw from softmax(logits / temperature) restricted by top_k and top_p. -> (b,) int64."""
     check_sampling(temperature, top_k, top_p)
+    # BEGIN SOLUTION lesson_78
     if temperature == 0:
         return logits.argmax(dim=-1)
     probs = filter_logits(logits.float() / temperature, top_k, top_p).softmax(dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
+    # END SOLUTION
+
+
+def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position of every token of a left-padded batch: (b, s) 0/1 mask -> (b, s), counting real tokens
+    from 0 (cumsum - 1, as transformers' prepare_inputs_for_generation); pads get 0, they are masked."""
+    # BEGIN SOLUTION lesson_77
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    # END SOLUTION
+
+
+def next_step_inputs(attention_mask: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """After a step, the mask grows by one real token per row and the new token's position is one
+    past the row's last: (b, t), (b, >=1) -> (b, t + 1), (b, 1)."""
+    # BEGIN SOLUTION lesson_77
+    grown = torch.cat([attention_mask, attention_mask.new_ones(attention_mask.shape[0], 1)], dim=-1)
+    return grown, position_ids[:, -1:] + 1
+    # END SOLUTION
 
 
 @torch.no_grad()
@@ -84,8 +107,8 @@ def generate(model: KimiK2ForCausalLM, input_ids: torch.Tensor, attention_mask: 
     generator = torch.Generator(device=input_ids.device).manual_seed(seed) if seed is not None else None
     was_training = model.training
     model.eval()
-
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)                  # (b, s): left padding aware
+    # BEGIN SOLUTION lesson_79
+    position_ids = positions_from_mask(attention_mask)                           # (b, s): left padding aware
     output = model(input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=True)
     tokens, running = [input_ids], torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     stop = torch.tensor(list(stop_ids), dtype=input_ids.dtype, device=input_ids.device)
@@ -99,9 +122,20 @@ def generate(model: KimiK2ForCausalLM, input_ids: torch.Tensor, attention_mask: 
         running &= ~torch.isin(next_token, stop)
         if not running.any():
             break
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(attention_mask.shape[0], 1)], dim=-1)
-        position_ids = position_ids[:, -1:] + 1                                   # (b, 1)
+        attention_mask, position_ids = next_step_inputs(attention_mask, position_ids)  # (b, t + 1), (b, 1)
         output = model(next_token[:, None], attention_mask=attention_mask, position_ids=position_ids,
                        past_key_values=output.past_key_values, use_cache=True)
+    # END SOLUTION
     model.train(was_training)
     return torch.cat(tokens, dim=-1)
+
+
+def chat(model: KimiK2ForCausalLM, tokenizer: KimiTokenizer, messages: Sequence[dict], tools: Sequence[dict] | None = None,
+         max_new_tokens: int = 256, **sampling) -> AssistantReply:
+    """Reply to a conversation: render it with Kimi's chat template and the generation prompt,
+    generate until <|im_end|>, and parse the reply into content and tool calls (a malformed
+    reply raises ToolCallParseError). ``sampling``: temperature, top_k, top_p, seed."""
+    prompt = encode_chat(tokenizer, messages, tools)
+    output = generate(model, torch.tensor([prompt]), max_new_tokens=max_new_tokens,
+                      stop_ids=[tokenizer.token_id("<|im_end|>")], **sampling)
+    return parse_completion(tokenizer, output[0, len(prompt):].tolist())

@@ -8,7 +8,7 @@ class DeepseekV3RMSNorm(nn.Module):
     """y = weight * cast_back(x / sqrt(mean(x^2) + eps)), the statistics in float32.
 
     The cast back to the input dtype happens before the weight multiply (lesson 08), and
-    eps defaults to 1e-6 (the latent norms of the attention rely on this default, lesson 10).
+    eps defaults to 1e-6 (the latent norms of the attention rely on this default, lessons 51-52).
     """
 
     def __init__(self, hidden_size: int, eps: float = 1e-6) -> None:

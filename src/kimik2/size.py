@@ -62,9 +62,11 @@ def count_parameters(config: KimiK2Config) -> dict[str, int]:
 
 def kv_cache_values_per_token(config: KimiK2Config) -> dict[str, int]:
     """Values cached per token per layer: the MLA latent (c_KV + k_pe) vs expanded K and V."""
+    # BEGIN SOLUTION lesson_80
     heads = config.num_attention_heads
     return {"latent": config.kv_lora_rank + config.qk_rope_head_dim,
             "expanded": heads * (config.qk_head_dim + config.v_head_dim)}
+    # END SOLUTION
 
 
 def weight_bytes(config: KimiK2Config, bytes_per_parameter: float = 2.0) -> int:
