@@ -185,7 +185,9 @@ def sequence_balance_loss(scores: torch.Tensor, topk_idx: torch.Tensor) -> torch
     scores (b, s, E): sigmoid affinities; topk_idx (b, s, k): the chosen experts. Per sequence,
     f_i = E / (k s) x (times expert i was chosen) and P_i = mean over tokens of the affinity
     normalised over experts; the loss is sum_i f_i P_i, averaged over the batch. It is 1 when
-    load and affinity are both uniform.
+    load and affinity are both uniform. Our choice: f counts the experts each token was routed to
+    (chosen with the correction bias); eq. 18 writes the top-K of the unbiased affinities (as
+    Megatron recomputes it). The two agree while the bias is zero (lesson 47).
     """
     # BEGIN SOLUTION lesson_47
     batch, seq_len, num_experts = scores.shape
