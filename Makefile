@@ -25,11 +25,11 @@ $(STAMP): pyproject.toml
 data: setup
 	$(PY) -m kimik2.tokenizer.corpus --dest data
 
-demo: setup
+demo: setup data
 	$(PY) -m kimik2.demo
 
 # unit tests of kimik2 and of the engine, then the course's own proof (kimi-course verify)
-test: setup
+test: setup data
 	$(PY) -m pytest -q
 	$(PY) -m kimi_course verify
 
