@@ -1,4 +1,5 @@
-"""The ``kimi-course`` command line: start, check, quiz, progress, list, show, verify."""
+"""The ``kimi-course`` command line: start, check, quiz, progress, list, show, verify, site, and the
+training commands train, sample, check-run."""
 
 import functools
 from pathlib import Path
@@ -230,3 +231,106 @@ def site_command(serve: Annotated[bool, typer.Option("--serve", help="then serve
     console.print(f"built {escape(str(built))}" + ("" if serve else "  (`kimi-course site --serve` to read it)"))
     if serve:
         site.serve(built, port)
+
+
+def _training_errors(function):
+    """Training and checkpoint errors print in red and exit with status 2, like the engine's own."""
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        from kimik2 import CheckpointError
+        from kimik2.tokenizer.corpus import CorpusError
+        from kimik2.training import TrainingError
+        try:
+            return function(*args, **kwargs)
+        except (CheckpointError, CorpusError, TrainingError, ValueError) as error:
+            console.print(f"[red]error:[/] {escape(str(error))}")
+            raise typer.Exit(2) from None
+    return run
+
+
+@command("train")
+@_training_errors
+def train_command(
+        out: Annotated[Path, typer.Option("--out", help="run folder: log.jsonl, checkpoints, tokenizer")],
+        preset: Annotated[str, typer.Option(help="model size (tiny: 4 layers, hidden 64, 16 experts)")] = "tiny",
+        steps: Annotated[int, typer.Option(help="optimizer steps in the whole run")] = 240,
+        optimizer: Annotated[str, typer.Option(help="adamw, muon or muonclip")] = "muonclip",
+        lr: Annotated[float, typer.Option(help="peak learning rate (warmup-stable-decay schedule)")] = 1e-2,
+        batch_size: Annotated[int, typer.Option(help="sequences per step")] = 16,
+        seq_len: Annotated[int, typer.Option(help="tokens per sequence")] = 128,
+        save_every: Annotated[int, typer.Option(help="checkpoint every K steps (0: only at the end)")] = 0,
+        resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its latest checkpoint")] = False,
+        seed: Annotated[int, typer.Option(help="seed for the weights and the data order")] = 0,
+        bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast")] = False,
+        data: Annotated[Path, typer.Option(help="folder holding shakespeare/ (make data)")] = Path("data"),
+        vocab_size: Annotated[int, typer.Option(help="BPE merges learned from the corpus (+ 256 specials)")] = 4096
+        ) -> None:
+    """Train a tiny Kimi-K2 on Shakespeare (AdamW, Muon or MuonClip) with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from kimik2.training import TrainSettings
+    from kimik2.training.run import train_on_corpus
+    settings = TrainSettings(steps=steps, optimizer=optimizer, lr=lr, batch_size=batch_size, seq_len=seq_len,
+                             save_every=save_every, seed=seed, bf16=bf16)
+    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[status]}"), console=console) as bar:
+        task = bar.add_task("train", total=steps, status="preparing the corpus and tokenizer")
+
+        def on_step(record: dict) -> None:
+            status = f"loss {record['loss']:.3f}"
+            if "val_loss" in record:
+                status += f"  val {record['val_loss']:.3f}"
+            bar.update(task, completed=record["step"] + 1, status=status)
+        train_on_corpus(settings, out, preset=preset, data_dir=data, vocab_size=vocab_size, resume=resume,
+                        on_step=on_step)
+    console.print(f"done: {escape(str(out))}/log.jsonl; sample with `kimi-course sample {escape(str(out))}`")
+
+
+@command("sample")
+@_training_errors
+def sample_command(
+        run: Annotated[Path, typer.Argument(help="the --out folder of `kimi-course train`")],
+        prompt: Annotated[str, typer.Option(help="text to continue")] = "ROMEO:",
+        temperature: Annotated[float, typer.Option(help="0 for greedy")] = 0.8,
+        top_k: Annotated[Optional[int], typer.Option(help="keep the k most likely tokens")] = 50,
+        top_p: Annotated[Optional[float], typer.Option(help="keep the smallest set with this much probability")] = None,
+        max_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 100,
+        seed: Annotated[int, typer.Option(help="sampling seed")] = 0) -> None:
+    """Generate text from a trained run, streamed as it is decoded (uses the KV cache)."""
+    from kimik2.training.run import load_run, sample
+    model, tokenizer = load_run(run)
+    model.set_mla_mode("absorbed")
+    console.print(escape(prompt), end="")
+    sample(model, tokenizer, prompt, max_tokens, temperature, top_k, top_p, seed,
+           stream=lambda text: console.print(escape(text), end=""))
+    console.print()
+
+
+@command("check-run")
+@_training_errors
+def check_run_command(log: Annotated[Path, typer.Argument(help="a run's log.jsonl (or its folder)")]) -> None:
+    """Is my loss right? Compare a run's losses with the reference curve and its tolerance band."""
+    import json
+
+    from kimik2.training.run import check_run
+    log = log / "log.jsonl" if log.is_dir() else log
+    if not log.exists():
+        raise catalog.CourseError(f"{log} does not exist: pass the log.jsonl a `kimi-course train` run wrote")
+    try:
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as error:
+        raise catalog.CourseError(f"{log} is not JSON lines ({error})") from None
+    settings = None
+    trainer_state = log.parent / "latest"
+    if trainer_state.exists():  # the run's settings, to make sure it is comparable with the reference
+        from kimik2.training import load_checkpoint
+        settings = load_checkpoint(log.parent)[1]["settings"]
+    on_track, rows = check_run(records, settings)
+    table = Table("step", "your loss", "reference", "allowed", "")
+    for step, loss, mean, band, ok in rows:
+        table.add_row(str(step), f"{loss:.3f}", f"{mean:.3f}", f"± {band:.3f}", MARK["passed" if ok else "failed"])
+    console.print(table)
+    console.print("[green]on track[/]" if on_track else
+                  "[red]off track:[/] compare your settings with the reference run (kimik2/training/"
+                  "reference_curve.json); a loss far above it usually means a bug in the model or a too high lr")
+    raise typer.Exit(0 if on_track else 1)

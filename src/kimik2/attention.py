@@ -202,6 +202,7 @@ class DeepseekV3Attention(nn.Module):
     def record_max_logit(self, query: torch.Tensor, key: torch.Tensor, attention_mask: torch.Tensor | None) -> None:
         """Fold this forward's largest scaled logit per head, over batch, queries and visible keys,
         into ``max_logit`` (heads,)."""
+        # BEGIN SOLUTION lesson_91
         logits = torch.matmul(query, key.transpose(2, 3)).float() * self.softmax_scale  # (b, h, q, kv)
         if attention_mask is None:
             hidden = torch.ones(logits.shape[-2:], dtype=torch.bool, device=logits.device).triu(1)
@@ -209,6 +210,7 @@ class DeepseekV3Attention(nn.Module):
             hidden = attention_mask < 0
         current = logits.masked_fill(hidden, float("-inf")).amax(dim=(0, 2, 3))       # (h,)
         self.max_logit = current if self.max_logit is None else torch.maximum(self.max_logit, current)
+        # END SOLUTION
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, past_key_value: KVCache | None = None) -> torch.Tensor:

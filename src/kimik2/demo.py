@@ -1,13 +1,15 @@
-"""`make demo`: Kimi-K2 inspected on the meta device, then a tiny Kimi-K2 run and checked
-against transformers. Run with ``python -m kimik2.demo``."""
+"""`make demo`: Kimi-K2 inspected on the meta device, then the capstone: a tiny Kimi-K2 trained on
+Shakespeare with MuonClip, sampled, and loaded by transformers with the same logits.
+Run with ``python -m kimik2.demo`` (after `make data`)."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
-import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 import torch
 from rich.console import Console
@@ -84,32 +86,49 @@ def show_architecture() -> None:
     console.print(f"the latent cache is {values['expanded'] / values['latent']:.1f}x smaller")
 
 
-def show_tiny_model_and_parity() -> None:
+def train_sample_export(run_dir: Path) -> None:
+    """The capstone: MuonClip on Shakespeare with a progress bar, validation loss before and after,
+    a sample, and transformers loading the checkpoint with the same logits."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from transformers import DeepseekV3ForCausalLM  # interop only: never imported by the model
 
-    console.rule("[bold]A tiny Kimi-K2, run and checked against transformers")
-    torch.manual_seed(0)
-    config = KimiK2Config.tiny()
-    model = KimiK2ForCausalLM(config).eval()
-    counts = count_parameters(config)
-    console.print(f"tiny config: {config.num_hidden_layers} layers, hidden {config.hidden_size}, "
-                  f"{config.n_routed_experts} experts ({config.num_experts_per_tok} active), "
-                  f"{counts['total']:,} parameters ({counts['active']:,} active)")
-    input_ids = torch.randint(0, config.vocab_size, (2, 64))
+    from .training import latest_checkpoint, read_log
+    from .training.run import load_run, reference_settings, sample, train_on_corpus
+
+    settings = reference_settings()
+    console.rule(f"[bold]Training a tiny Kimi-K2 on Shakespeare: {settings.steps} steps of {settings.optimizer}, "
+                 f"{settings.batch_size} x {settings.seq_len} tokens")
+    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[status]}"), console=console) as bar:
+        task = bar.add_task("train", total=settings.steps, status="training the tokenizer, encoding the corpus")
+
+        def on_step(record: dict) -> None:
+            bar.update(task, completed=record["step"] + 1, status=f"loss {record['loss']:.3f}")
+        model = train_on_corpus(settings, run_dir, on_step=on_step)
+    log = read_log(run_dir)
+    console.print(f"validation loss: {log[0]['initial_val_loss']:.3f} before training -> {log[-1]['val_loss']:.3f} "
+                  f"after (perplexity {math.exp(log[0]['initial_val_loss']):,.0f} -> {math.exp(log[-1]['val_loss']):,.1f}); "
+                  f"largest attention logit in the last step {log[-1]['max_logit']:.1f}")
+
+    model, tokenizer = load_run(run_dir)
+    model.set_mla_mode("absorbed")
+    console.rule("[bold]Sampling (absorbed MLA over the latent cache, temperature 0.8, top-k 50)")
+    prompt = "ROMEO:\n"
+    console.print(prompt, end="", style="bold")
+    sample(model, tokenizer, prompt, max_new_tokens=80, stream=lambda text: console.print(text, end=""))
+    console.print()
+
+    console.rule("[bold]The checkpoint in transformers")
+    checkpoint = latest_checkpoint(run_dir)
+    theirs = DeepseekV3ForCausalLM.from_pretrained(checkpoint).eval()
+    model.set_mla_mode("expanded")
+    ids = torch.tensor([tokenizer.encode("But, soft! what light through yonder window breaks?")])
     with torch.no_grad():
-        output = model(input_ids, labels=input_ids)
-    console.print(f"logits {tuple(output.logits.shape)} {output.logits.dtype}; loss at init "
-                  f"{output.loss.item():.4f} (ln vocab = {torch.log(torch.tensor(float(config.vocab_size))):.4f})")
-    with tempfile.TemporaryDirectory() as directory:
-        model.save_pretrained(directory)
-        theirs = DeepseekV3ForCausalLM.from_pretrained(directory).eval()
-    with torch.no_grad():
-        their_output = theirs(input_ids, labels=input_ids)
-    difference = (output.logits - their_output.logits.float()).abs().max().item()
-    console.print(f"transformers {__import__('transformers').__version__} DeepseekV3ForCausalLM on the same "
-                  f"weights: max |logit difference| = {difference:.2e}, loss {their_output.loss.item():.4f}")
+        difference = (model(ids).logits - theirs(ids).logits.float()).abs().max().item()
     verdict = "[green]equal (<= 1e-5)" if difference <= 1e-5 else "[red]DIFFERENT"
-    console.print(f"parity: {verdict}")
+    console.print(f"{checkpoint} loaded by transformers {__import__('transformers').__version__} "
+                  f"DeepseekV3ForCausalLM: max |logit difference| {difference:.2e}: {verdict}")
+    console.print(f"is this run on track? `kimi-course check-run {run_dir}`")
 
 
 def main() -> None:
@@ -117,7 +136,8 @@ def main() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     show_architecture()
-    show_tiny_model_and_parity()
+    run_dir = Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    train_sample_export(run_dir)
 
 
 if __name__ == "__main__":

@@ -143,6 +143,7 @@ def save_pretrained(model: "KimiK2PreTrainedModel", directory: str | Path) -> No
     """Write config.json (model_type deepseek_v3, loadable by transformers) and model.safetensors."""
     for problem in transformers_incompatibilities(model.config):
         logger.warning("saving a config transformers will not reproduce: %s", problem)
+    # BEGIN SOLUTION lesson_99
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config_dict = {key: value for key, value in model.config.to_dict().items() if key not in DROPPED_ON_SAVE}
@@ -155,3 +156,4 @@ def save_pretrained(model: "KimiK2PreTrainedModel", directory: str | Path) -> No
     if model.config.tie_word_embeddings:
         state.pop("lm_head.weight", None)  # stored once, as the embedding
     save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    # END SOLUTION
