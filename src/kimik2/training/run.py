@@ -20,7 +20,7 @@ from .tokens import DEFAULT_VOCAB, corpus_token_streams, corpus_tokenizer, token
 from .trainer import TrainSettings, TrainingError, train
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # KimiK2Config.tiny (4 layers, hidden 64, 16 experts, 2 active + 1 shared) at the corpus vocabulary
+    # KimiK2Config.tiny (4 layers, hidden 64, 16 experts, 4 active + 1 shared) at the corpus vocabulary
     "tiny": dict(max_position_embeddings=512),
 }
 TOKENIZER_FILE = "tokenizer.tiktoken"
