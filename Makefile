@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml
 	fi
 	touch $(STAMP)
 
-# the course corpus: Shakespeare's 42 works (5 MB, public domain) into data/shakespeare/, once
+# the course corpus: Shakespeare's 42 works (5 MB, public domain) into data/shakespeare/, and the
+# course tokenizer trained on it into data/shakespeare-bpe-4096.tiktoken; each once
 data: setup
 	$(PY) -m kimik2.tokenizer.corpus --dest data
+	$(PY) -m kimik2.training.tokens --data data
 
 demo: setup data
 	$(PY) -m kimik2.demo

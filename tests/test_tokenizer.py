@@ -179,6 +179,8 @@ def test_ranks_round_trip_through_tiktoken_model_file(ranks, tmp_path):
     assert load_tiktoken_bpe(str(path)) == ranks                    # tiktoken reads our file the same way
     first = path.read_text().splitlines()[0]
     assert first == f"{base64.b64encode(bytes([0])).decode()} 0"
+    save_ranks({b"a": 0}, path)                                     # replaced whole, nothing left beside it
+    assert load_ranks(path) == {b"a": 0} and [p.name for p in tmp_path.iterdir()] == ["tiktoken.model"]
 
 
 @pytest.mark.parametrize("line", ["not-base64! 3", "YQ==", "YQ== x", "YQ== 1 2"])

@@ -16,7 +16,8 @@ import torch  # noqa: E402
 
 from kimik2 import KimiK2Config, KimiK2ForCausalLM  # noqa: E402
 from kimik2.generation import chat, generate  # noqa: E402
-from kimik2.tokenizer import KimiTokenizer, encode_chat, render_chat_text  # noqa: E402
+from kimik2.tokenizer import encode_chat, render_chat_text  # noqa: E402
+from kimik2.training.tokens import corpus_tokenizer  # noqa: E402
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
@@ -90,7 +91,7 @@ print(f"  {len(calls)} calls: (new positions, cached before) = {calls[:3]} ... {
 
 # 6. chat(): render the conversation, generate until <|im_end|>, parse content and tool calls.
 print("\n6. chat() with the course's 4,096-token Shakespeare tokenizer")
-tokenizer = KimiTokenizer.from_file(REPO / "data" / "shakespeare-bpe-4096.tiktoken")
+tokenizer = corpus_tokenizer(REPO / "data")       # trained on first use, then read from data/
 messages = [{"role": "user", "content": "What is the weather in Paris?"}]
 tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
 prompt = encode_chat(tokenizer, messages, tools)

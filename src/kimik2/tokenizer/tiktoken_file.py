@@ -8,14 +8,19 @@ are written in rank order.
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 
 def save_ranks(mergeable_ranks: dict[bytes, int], path: str | Path) -> None:
-    """Write {token bytes: rank} as a tiktoken.model file."""
+    """Write {token bytes: rank} as a tiktoken.model file. The file appears whole or not at all
+    (written next to ``path``, then renamed), so a reader never sees half of it."""
+    path = Path(path)
     lines = (f"{base64.b64encode(token).decode('ascii')} {rank}\n"
              for token, rank in sorted(mergeable_ranks.items(), key=lambda item: item[1]))
-    Path(path).write_text("".join(lines), encoding="ascii")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text("".join(lines), encoding="ascii")
+    os.replace(partial, path)
 
 
 def load_ranks(path: str | Path) -> dict[bytes, int]:

@@ -3,6 +3,7 @@ Shakespeare and cached next to the corpus, then both parts encoded (course modul
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -32,3 +33,16 @@ def corpus_token_streams(tokenizer: KimiTokenizer, data_dir: str | Path = "data"
     train_text, validation_text = train_validation_split(load_corpus(data_dir))
     return (torch.tensor(tokenizer.encode(train_text), dtype=torch.long),
             torch.tensor(tokenizer.encode(validation_text), dtype=torch.long))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train (once) the course tokenizer on the corpus in DATA/shakespeare/.")
+    parser.add_argument("--data", default="data", help="folder holding shakespeare/ (default: data)")
+    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB, help="mergeable tokens (default: 4096)")
+    args = parser.parse_args(argv)
+    tokenizer = corpus_tokenizer(args.data, args.vocab_size)
+    print(f"{tokenizer_path(args.data, args.vocab_size)}: {tokenizer.vocab_size} ids")
+
+
+if __name__ == "__main__":
+    main()
