@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kimi_course.cli import app
+from kimik2 import KimiK2ForCausalLM
 from kimik2.tokenizer import corpus as corpus_module
 from kimik2.training import run as run_module
 
@@ -31,7 +32,7 @@ def train_args(data, out, *extra):
             "--batch-size", "2", "--seq-len", "32", "--save-every", "2", *extra]
 
 
-def test_train_resume_sample_and_errors(data, tmp_path):
+def test_train_resume_sample_and_errors(data, tmp_path, monkeypatch):
     out = tmp_path / "run"
     result = runner.invoke(app, train_args(data, out))
     assert result.exit_code == 0, result.output
@@ -49,6 +50,10 @@ def test_train_resume_sample_and_errors(data, tmp_path):
     assert missing.exit_code == 2 and "tokenizer.tiktoken" in missing.output
     no_data = runner.invoke(app, train_args(tmp_path / "empty", tmp_path / "third"))
     assert no_data.exit_code == 2 and "make data" in no_data.output
+    # check-run reads the run's settings from trainer.pt alone: loading the model would be wasted work
+    monkeypatch.setattr(KimiK2ForCausalLM, "from_pretrained", lambda *args, **kwargs: pytest.fail("model loaded"))
+    checked = runner.invoke(app, ["check-run", str(out)])
+    assert checked.exit_code == 2 and "differ from the reference run's in" in checked.output, checked.output
 
 
 def test_check_run_says_on_track_or_not(tmp_path, monkeypatch):

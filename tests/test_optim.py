@@ -134,17 +134,17 @@ def test_meta_device_construction():
 
 def capture_attention_calls(model: KimiK2ForCausalLM) -> dict:
     """Per attention: the positional inputs of its last forward and the (query, key) its last
-    attend() saw (an instance attribute shadows the method)."""
+    record_max_logit() saw, in either MLA mode (an instance attribute shadows the method)."""
     calls = {}
     for attention in model.modules():
         if isinstance(attention, DeepseekV3Attention):
             record = calls.setdefault(attention, {})
             attention.register_forward_pre_hook(lambda module, args, record=record: record.update(inputs=args))
 
-            def attend(query, key, value, mask, attention=attention, record=record):
+            def record_max_logit(query, key, mask, attention=attention, record=record):
                 record.update(query=query.detach().clone(), key=key.detach().clone())
-                return DeepseekV3Attention.attend(attention, query, key, value, mask)
-            attention.attend = attend
+                return DeepseekV3Attention.record_max_logit(attention, query, key, mask)
+            attention.record_max_logit = record_max_logit
     return calls
 
 

@@ -323,8 +323,8 @@ def check_run_command(log: Annotated[Path, typer.Argument(help="a run's log.json
     settings = None
     trainer_state = log.parent / "latest"
     if trainer_state.exists():  # the run's settings, to make sure it is comparable with the reference
-        from kimik2.training import load_checkpoint
-        settings = load_checkpoint(log.parent)[1]["settings"]
+        from kimik2.training.checkpoint import load_trainer_state
+        settings = load_trainer_state(log.parent)["settings"]
     on_track, rows = check_run(records, settings)
     table = Table("step", "your loss", "reference", "allowed", "")
     for step, loss, mean, band, ok in rows:

@@ -162,7 +162,7 @@ class DeepseekV3Attention(nn.Module):
     def attend(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                attention_mask: torch.Tensor | None) -> torch.Tensor:
         """softmax(q k^T * scale + mask) v: (b, h, q, d), (b, h or 1, kv, d), (b, h or 1, kv, dv)
-        -> (b, h, q, dv). Expanded MLA: d = 192, dv = 128; absorbed: one key head, d = 576, dv = 512."""
+        -> (b, h, q, dv); expanded MLA has d = 192, dv = 128 (absorbed MLA has its own, attend_absorbed)."""
         if self.track_max_logit and self.training:  # QK-Clip watches training forwards only
             self.record_max_logit(query, key, attention_mask)
         # BEGIN SOLUTION lesson_57
@@ -172,12 +172,18 @@ class DeepseekV3Attention(nn.Module):
                                                   is_causal=attention_mask is None, scale=self.softmax_scale,
                                                   enable_gqa=key.shape[1] != query.shape[1])
         scores = torch.matmul(query, key.transpose(2, 3)) * self.softmax_scale       # (b, h, q, kv)
+        return torch.matmul(self.attention_probabilities(scores, attention_mask), value)
+        # END SOLUTION
+
+    def attention_probabilities(self, scores: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """Scaled logits (b, h, q, kv) -> attention weights: mask added, softmax in float32, dropout
+        while training. The eager path of :meth:`attend` and :meth:`attend_absorbed` share it."""
+        # BEGIN SOLUTION lesson_57
         if attention_mask is None:  # plain causal: nothing cached, no padding (see forward)
             attention_mask = torch.full(scores.shape[-2:], torch.finfo(scores.dtype).min,
                                         dtype=scores.dtype, device=scores.device).triu(1)
-        probs = F.softmax(scores + attention_mask, dim=-1, dtype=torch.float32).to(query.dtype)
-        probs = F.dropout(probs, p=dropout, training=self.training)
-        return torch.matmul(probs, value)
+        probs = F.softmax(scores + attention_mask, dim=-1, dtype=torch.float32).to(scores.dtype)
+        return F.dropout(probs, p=self.attention_dropout, training=self.training)
         # END SOLUTION
 
     def attend_absorbed(self, q_nope: torch.Tensor, q_pe: torch.Tensor, latent: torch.Tensor,
@@ -192,9 +198,16 @@ class DeepseekV3Attention(nn.Module):
                                           self.kv_lora_rank)
         w_uk, w_uv = kv_b.split([self.qk_nope_head_dim, self.v_head_dim], dim=1)      # (h, nope, r), (h, v, r)
         q_latent = torch.einsum("bhsd,hdr->bhsr", q_nope, w_uk)                       # (b, h, s, r)
-        query = torch.cat([q_latent, q_pe], dim=-1)                                   # (b, h, s, r + rope)
-        key = torch.cat([latent, k_pe], dim=-1)                                       # (b, 1, t, r + rope)
-        context = self.attend(query, key, latent, attention_mask)                     # (b, h, s, r)
+        latent, k_pe = latent.squeeze(1), k_pe.squeeze(1)                             # (b, t, r), (b, t, rope)
+        if self.track_max_logit and self.training:  # QK-Clip watches training forwards only
+            self.record_max_logit(torch.cat([q_latent, q_pe], dim=-1), torch.cat([latent, k_pe], dim=-1)[:, None],
+                                  attention_mask)
+        # [q_latent | q_pe] . [c_KV | k_pe] as two products; einsum folds (h, s) into one axis, so the
+        # one shared key head is read once and never copied per head
+        scores = (torch.einsum("bhsr,btr->bhst", q_latent, latent)
+                  + torch.einsum("bhsp,btp->bhst", q_pe, k_pe)) * self.softmax_scale     # (b, h, s, t)
+        probs = self.attention_probabilities(scores, attention_mask)
+        context = torch.einsum("bhst,btr->bhsr", probs, latent)                       # (b, h, s, r)
         return torch.einsum("bhsr,hvr->bhsv", context, w_uv)                          # (b, h, s, v)
         # END SOLUTION
 
@@ -203,12 +216,13 @@ class DeepseekV3Attention(nn.Module):
         """Fold this forward's largest scaled logit per head, over batch, queries and visible keys,
         into ``max_logit`` (heads,)."""
         # BEGIN SOLUTION lesson_91
-        logits = torch.matmul(query, key.transpose(2, 3)).float() * self.softmax_scale  # (b, h, q, kv)
+        logits = torch.matmul(query.float(), key.float().transpose(2, 3))             # (b, h, q, kv), unscaled
         if attention_mask is None:
             hidden = torch.ones(logits.shape[-2:], dtype=torch.bool, device=logits.device).triu(1)
         else:
             hidden = attention_mask < 0
-        current = logits.masked_fill(hidden, float("-inf")).amax(dim=(0, 2, 3))       # (h,)
+        # scale > 0 commutes with max: scale the (h,) maxima, not every logit
+        current = logits.masked_fill_(hidden, float("-inf")).amax(dim=(0, 2, 3)) * self.softmax_scale  # (h,)
         self.max_logit = current if self.max_logit is None else torch.maximum(self.max_logit, current)
         # END SOLUTION
 

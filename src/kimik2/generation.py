@@ -112,7 +112,7 @@ def generate(model: KimiK2ForCausalLM, input_ids: torch.Tensor, attention_mask: 
     output = model(input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=True)
     tokens, running = [input_ids], torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     stop = torch.tensor(list(stop_ids), dtype=input_ids.dtype, device=input_ids.device)
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         next_token = sample_next_token(output.logits[:, -1], temperature, top_k, top_p, generator)  # (b,)
         if pad_id is not None:
             next_token = next_token.masked_fill(~running, pad_id)
@@ -120,7 +120,7 @@ def generate(model: KimiK2ForCausalLM, input_ids: torch.Tensor, attention_mask: 
         if stream is not None:
             stream(next_token)
         running &= ~torch.isin(next_token, stop)
-        if not running.any():
+        if not running.any() or step == max_new_tokens - 1:   # no forward for a token nobody will read
             break
         attention_mask, position_ids = next_step_inputs(attention_mask, position_ids)  # (b, t + 1), (b, 1)
         output = model(next_token[:, None], attention_mask=attention_mask, position_ids=position_ids,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import math
 
 import torch
@@ -49,7 +51,11 @@ class MoEGate(nn.Module):
     def compute_scores(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """Sigmoid affinity of every token for every expert: (tokens, E), float32."""
         # BEGIN SOLUTION lesson_38
-        logits = F.linear(hidden_states.float(), self.weight.float())
+        device = hidden_states.device.type
+        # inside torch.autocast the linear would run in bf16 despite .float(): switch autocast off here
+        no_autocast = torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device) else nullcontext()
+        with no_autocast:
+            logits = F.linear(hidden_states.float(), self.weight.float())                # (n, E)
         return logits.sigmoid()
         # END SOLUTION
 

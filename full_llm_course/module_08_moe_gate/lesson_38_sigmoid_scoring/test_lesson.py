@@ -61,3 +61,19 @@ def test_compute_scores_kimi_k2_hidden(impl, reference):
     assert tuple(got.shape) == (16, 8), f"scores shape {tuple(got.shape)} != (tokens, n_routed_experts) = (16, 8)"
     assert_close(got, want, atol=1e-6, what="compute_scores at hidden 7168 (bf16 tokens)",
                  hint="a bf16 matmul over 7168 terms is off by ~1e-3: " + HINT)
+
+
+def test_scores_stay_float32_under_bf16_autocast(impl):
+    """A bf16 training run (lesson 85) wraps the forward in torch.autocast, which recasts every linear to
+    bf16 however its inputs were cast; the router must switch autocast off for its own product."""
+    torch.manual_seed(0)
+    gate = impl.MoEGate(impl.KimiK2Config.tiny())
+    x = torch.randn(64, 64, generator=torch.Generator().manual_seed(7)) * 4
+    exact = torch.sigmoid(x.double() @ gate.weight.detach().double().T)        # independent float64 scores
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = gate.compute_scores(x)
+    assert got.dtype == torch.float32, f"compute_scores under autocast returned {got.dtype}: scores stay float32"
+    assert_close(got.double(), exact, atol=1e-6,
+                 what="compute_scores(x) inside torch.autocast('cpu', dtype=torch.bfloat16) vs float64 scores",
+                 hint="inside autocast, .float() does not keep F.linear in float32: wrap the product in "
+                      "torch.autocast(device_type, enabled=False) (teaching.md §Under autocast)")

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from kimik2 import KimiK2Config, KimiK2ForCausalLM  # noqa: E402
 from kimik2.size import attention_parameters, count_parameters  # noqa: E402
@@ -135,15 +136,16 @@ latent, k_pe = torch.randn(1, 1, T, r, generator=g), torch.randn(1, 1, T, rope, 
 mask = torch.zeros(1, 1, 1, T)                     # a decode step: the new token sees every cached position
 
 
-def absorbed_with_einsums(q_nope, q_pe, latent, k_pe, mask):
-    """The absorbed step written the way DeepSeek's inference/model.py writes it: two score einsums over
-    the two caches (no concatenation, no per-head copy of the keys), then W_UV."""
+def absorbed_through_sdpa(q_nope, q_pe, latent, k_pe, mask):
+    """The absorbed step through SDPA: [q_latent | q_pe] against one concatenated key head [c_KV | k_pe],
+    shared over the query heads with enable_gqa; the latent is the value. The answer key instead writes
+    two score einsums, as DeepSeek's inference/model.py does."""
     kv_b = layer.kv_b_proj.weight.view(h, nope + layer.v_head_dim, r)
     w_uk, w_uv = kv_b.split([nope, layer.v_head_dim], dim=1)
     q_latent = torch.einsum("bhsd,hdr->bhsr", q_nope, w_uk)
-    scores = (torch.einsum("bhsr,btr->bhst", q_latent, latent[:, 0])
-              + torch.einsum("bhse,bte->bhst", q_pe, k_pe[:, 0])) * layer.softmax_scale
-    context = torch.einsum("bhst,btr->bhsr", (scores + mask).softmax(dim=-1), latent[:, 0])
+    query, key = torch.cat([q_latent, q_pe], dim=-1), torch.cat([latent, k_pe], dim=-1)   # (1, h, 1, r + rope), (1, 1, T, r + rope)
+    context = F.scaled_dot_product_attention(query, key, latent, attn_mask=mask, scale=layer.softmax_scale,
+                                             enable_gqa=True)
     return torch.einsum("bhsr,hvr->bhsv", context, w_uv)
 
 
@@ -161,16 +163,16 @@ with torch.no_grad():
     key = torch.cat([k_nope, k_pe.expand(-1, h, -1, -1)], dim=-1)       # (1, h, T, nope + rope)
     query = torch.cat([q_nope, q_pe], dim=-1)
     reference_out = layer.attend_absorbed(q_nope, q_pe, latent, k_pe, mask)
-    einsum_out = absorbed_with_einsums(q_nope, q_pe, latent, k_pe, mask)
+    sdpa_out = absorbed_through_sdpa(q_nope, q_pe, latent, k_pe, mask)
     expanded_out = layer.attend(query, key, value, mask)
     core_ms = {"expanded, SDPA over (1, h, t, .)": best_ms(lambda: layer.attend(query, key, value, mask)),
-               "absorbed, SDPA enable_gqa (answer key)": best_ms(
-                   lambda: layer.attend_absorbed(q_nope, q_pe, latent, k_pe, mask)),
-               "absorbed, einsums as in inference/model.py": best_ms(
-                   lambda: absorbed_with_einsums(q_nope, q_pe, latent, k_pe, mask))}
+               "absorbed, SDPA enable_gqa over [c_KV | k_pe]": best_ms(
+                   lambda: absorbed_through_sdpa(q_nope, q_pe, latent, k_pe, mask)),
+               "absorbed, two score einsums (answer key)": best_ms(
+                   lambda: layer.attend_absorbed(q_nope, q_pe, latent, k_pe, mask))}
 for name, ms in core_ms.items():
     print(f"  {name:44s}: {ms:5.2f} ms")
-print(f"  outputs: max |answer key - einsums| = {(reference_out - einsum_out).abs().max().item():.1e}, "
+print(f"  outputs: max |answer key - SDPA form| = {(reference_out - sdpa_out).abs().max().item():.1e}, "
       f"max |absorbed - expanded| = {(reference_out - expanded_out).abs().max().item():.1e}")
 
 # Figure: Kimi-K2, one layer: FLOPs and bytes per decoded token, and the roofline time.

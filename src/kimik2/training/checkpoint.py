@@ -69,13 +69,18 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return folder
 
 
+def load_trainer_state(run_dir: Path) -> dict[str, Any]:
+    """The trainer state (settings, step, optimizer, random states) of the latest checkpoint,
+    without loading the model."""
+    path = latest_checkpoint(run_dir) / TRAINER_FILE
+    try:
+        return torch.load(path, weights_only=False)
+    except Exception as error:  # a truncated or foreign file: say which one
+        raise CheckpointError(f"{path} cannot be read ({type(error).__name__}: {error}); "
+                              "the checkpoint is damaged: delete it and resume from an earlier one") from error
+
+
 def load_checkpoint(run_dir: Path) -> tuple[KimiK2ForCausalLM, dict[str, Any]]:
     """The model and the trainer state of the latest checkpoint in ``run_dir``."""
-    folder = latest_checkpoint(run_dir)
-    model = KimiK2ForCausalLM.from_pretrained(folder)
-    try:
-        trainer_state = torch.load(folder / TRAINER_FILE, weights_only=False)
-    except Exception as error:  # a truncated or foreign file: say which one
-        raise CheckpointError(f"{folder / TRAINER_FILE} cannot be read ({type(error).__name__}: {error}); "
-                              "the checkpoint is damaged: delete it and resume from an earlier one") from error
-    return model, trainer_state
+    trainer_state = load_trainer_state(run_dir)
+    return KimiK2ForCausalLM.from_pretrained(latest_checkpoint(run_dir)), trainer_state

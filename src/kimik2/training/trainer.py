@@ -17,7 +17,7 @@ from ..balance import max_violation, reset_expert_load, update_correction_biases
 from ..config import KimiK2Config
 from ..model import CausalLMOutput, KimiK2ForCausalLM
 from ..qk_clip import MuonClip
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, replace_text, save_checkpoint
 from .data import BatchIterator, pack_windows
 from .schedule import wsd_learning_rate
 
@@ -143,7 +143,7 @@ def train(settings: TrainSettings, model_config: KimiK2Config, train_tokens: tor
         torch.set_rng_state(state["rng"])
         start = state["step"]
         kept = [record for record in read_log(run_dir) if record["step"] < start]  # drop steps after the save
-        (run_dir / LOG_FILE).write_text("".join(json.dumps(record) + "\n" for record in kept))
+        replace_text(run_dir / LOG_FILE, "".join(json.dumps(record) + "\n" for record in kept))
     else:
         if (run_dir / LOG_FILE).exists():
             raise TrainingError(f"{run_dir} already holds a run: pass --resume to continue it, or choose a new "
@@ -184,7 +184,7 @@ def train(settings: TrainSettings, model_config: KimiK2Config, train_tokens: tor
                           grad_norm=grad_norm.item(), max_violation=max_violation(load).mean().item(),
                           max_logit=max_attention_logit(optimizer),
                           tokens_per_s=batch.numel() / (time.perf_counter() - began))
-            if output.aux_loss is not None and settings.aux_loss_alpha > 0:
+            if output.aux_loss is not None:        # the model reports it when settings.aux_loss_alpha > 0
                 record["aux_loss"] = output.aux_loss.item()
             if step == 0 and initial_validation_loss is not None:
                 record["initial_val_loss"] = initial_validation_loss      # before any update
