@@ -53,6 +53,17 @@ def reference() -> ModuleType:
     return import_package(package, package.name)
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, then back: for tests of many tiny matmuls, where thread
+    hand-offs cost more than they save. Use it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def lesson_number(path: Path) -> int | None:
     """The lesson of a test file, from its folder ``lesson_NN_name``."""
     match = catalog.LESSON_DIR.match(Path(path).parent.name)

@@ -258,6 +258,23 @@ def check_blocks(md: Path, root: Path, package: Path, timeout: float) -> list[Fa
     return [Failure("blocks", f"{display_path(md, root)}:{line}", f"python block at line {start} fails:\n{error}")]
 
 
+def lesson_files(folder: Path) -> dict[Path, bytes]:
+    """Every file under ``folder`` (caches aside) with its bytes."""
+    return {path: path.read_bytes() for path in folder.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts}
+
+
 def check_snippets(lesson: Lesson, root: Path, package: Path, timeout: float) -> list[Failure]:
-    error = _python(["code_snippets.py"], lesson.path, package, timeout)
+    """Run the lesson's code_snippets.py, then put its folder back as it was: verify proves the
+    snippet runs without rewriting the course (figures of timings differ at every run; refresh
+    figures by running the snippet yourself)."""
+    before = lesson_files(lesson.path)
+    try:
+        error = _python(["code_snippets.py"], lesson.path, package, timeout)
+    finally:
+        for path, data in lesson_files(lesson.path).items():
+            if path not in before:
+                path.unlink()
+            elif data != before[path]:
+                path.write_bytes(before[path])
     return [] if error is None else [Failure("snippets", display_path(lesson.path / "code_snippets.py", root), error)]

@@ -97,3 +97,14 @@ def test_misnamed_lesson_folder_is_reported(course):
     assert problems(run_verify(course.root, course.package, only=("structure",))) == [
         ("structure", "course/module_02_layers/lesson_5_typo",
          "not a lesson folder name: write lesson_NN_name (two digits, then a name)")]
+
+
+def test_snippets_leave_the_lesson_folder_as_they_found_it(course):
+    """A snippet that rewrites its figure (a timing plot differs at every run) and drops a scratch file:
+    verify runs it, then restores the figure's bytes and removes the new file."""
+    lesson = course.lesson("lesson_03_softmax")
+    (lesson / "figure.png").write_bytes(b"committed")
+    (lesson / "code_snippets.py").write_text("from pathlib import Path\nPath('figure.png').write_bytes(b'new timing')\n"
+                                             "Path('scratch.txt').write_text('x')\n")
+    assert problems(run_verify(course.root, course.package, only=("snippets",))) == []
+    assert (lesson / "figure.png").read_bytes() == b"committed" and not (lesson / "scratch.txt").exists()

@@ -5,13 +5,7 @@ import torch
 from kimi_course.testing import assert_close
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Dozens of tiny expert matmuls: one thread avoids thread hand-off costs (and is steady on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")    # many tiny matmuls: thread hand-offs cost more than they save
 
 
 def _pair(impl, reference, seed=0, bias=True, **overrides):

@@ -6,9 +6,10 @@ import math
 
 import pytest
 import torch
-
-torch.set_num_threads(1)
 from kimi_course.testing import assert_close
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")    # many tiny matmuls: thread hand-offs cost more than they save
 
 VARIANTS = {"tiny": {}, "no_q_lora": dict(q_lora_rank=None), "tied": dict(tie_word_embeddings=True),
             "bias": dict(attention_bias=True)}

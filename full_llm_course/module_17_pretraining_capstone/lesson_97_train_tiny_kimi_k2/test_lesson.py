@@ -37,11 +37,10 @@ def test_model_config_tiny_preset(impl, reference):
         _sub(impl, ".training.run").model_config("huge", 4352)
 
 
-def test_train_on_corpus_run_folder(impl, reference, data, tmp_path):
+def test_train_on_corpus_run_folder(impl, reference, data, tmp_path, one_thread):
     trainer = _sub(impl, ".training.trainer")
     settings = dict(steps=3, batch_size=2, seq_len=32, warmup_steps=1, eval_every=3, eval_batches=1, lr=3e-3,
                     optimizer="adamw")
-    torch.set_num_threads(1)
     mine = _sub(impl, ".training.run").train_on_corpus(trainer.TrainSettings(**settings), tmp_path / "mine",
                                                        data_dir=data, vocab_size=300)
     ref_trainer = _sub(reference, ".training.trainer")

@@ -38,8 +38,7 @@ def _models(impl, reference, vocab):
 
 
 @pytest.mark.parametrize("temperature,top_k", [(0.0, None), (0.8, 50), (1.5, 5)])
-def test_sample_matches_reference(impl, reference, tokenizer, temperature, top_k):
-    torch.set_num_threads(1)
+def test_sample_matches_reference(impl, reference, tokenizer, temperature, top_k, one_thread):
     mine, ref = _models(impl, reference, tokenizer.vocab_size)
     kwargs = dict(max_new_tokens=12, temperature=temperature, top_k=top_k, seed=3)
     got = _sub(impl, ".training.run").sample(mine, tokenizer, "ROMEO:", **kwargs)
@@ -49,8 +48,7 @@ def test_sample_matches_reference(impl, reference, tokenizer, temperature, top_k
                          "generate (teaching.md §The code)")
 
 
-def test_sample_recomputed_and_streamed(impl, reference, tokenizer):
-    torch.set_num_threads(1)
+def test_sample_recomputed_and_streamed(impl, reference, tokenizer, one_thread):
     mine, ref = _models(impl, reference, tokenizer.vocab_size)
     pieces = []
     text = _sub(impl, ".training.run").sample(mine, tokenizer, "JULIET:", max_new_tokens=10, temperature=0.0,
