@@ -121,3 +121,21 @@ def test_max_logit_record_equals_the_scores_computed_the_long_way(mla_mode):
                         if mask[b, key]:
                             expected = torch.maximum(expected, scores[b, :, query, key])
     assert_close(attention.max_logit, expected, atol=1e-5, what=f"max_logit per head ({mla_mode})")
+
+
+def test_decoding_rebuilds_the_rope_table_a_logarithmic_number_of_times():
+    """Token-by-token decoding asks for one more table row per step; the attention rounds its request
+    up to a power of two, so the table of each layer is rebuilt about log2(t) times, not t times.
+    Past max_position_embeddings (64 here) it asks for the exact length, as dynamic NTK needs."""
+    torch.manual_seed(0)
+    model = randomize_(KimiK2ForCausalLM(tiny_config())).eval()
+    rope = model.model.layers[0].self_attn.rotary_emb
+    builds = []
+    original = rope._set_cos_sin_cache
+    rope._set_cos_sin_cache = lambda seq_len, device: (builds.append(seq_len), original(seq_len, device))
+    ids = torch.randint(0, model.config.vocab_size, (1, 5))
+    with torch.no_grad():
+        output = model(ids, use_cache=True)
+        for _ in range(61):                                  # positions 5 .. 65
+            output = model(ids[:, :1], past_key_values=output.past_key_values, use_cache=True)
+    assert builds == [8, 16, 32, 64, 65, 66], builds

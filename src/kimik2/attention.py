@@ -154,7 +154,11 @@ class DeepseekV3Attention(nn.Module):
         """Rotate every head's q_pe (b, h, s, rope) and the one shared k_pe (b, 1, s, rope) by their
         positions; the nope parts never see a rotation."""
         # BEGIN SOLUTION lesson_53
-        table_length = max(past_length + q_pe.shape[2], int(position_ids.max()) + 1)
+        needed = max(past_length + q_pe.shape[2], int(position_ids.max()) + 1)
+        # ask for the next power of two (never past max_position_embeddings, where dynamic NTK's table
+        # depends on the length): decoding then rebuilds the table log2(t) times, not at every step
+        limit = self.rotary_emb.max_position_embeddings
+        table_length = needed if needed >= limit else min(limit, 1 << (needed - 1).bit_length())
         cos, sin = self.rotary_emb(q_pe, seq_len=table_length)
         return apply_rotary_pos_emb(q_pe, k_pe, cos, sin, position_ids)
         # END SOLUTION
