@@ -107,6 +107,15 @@ def momentum_buffers(state: dict, params: list[torch.Tensor]) -> list[torch.Tens
     return [state[param]["momentum_buffer"] for param in params]
 
 
+def muon_group_update_(group: dict, state: dict) -> None:
+    """One Muon update of every parameter of an optimizer's param ``group`` that has a gradient,
+    with the group's hyper-parameters and the momentum buffers kept in ``state`` (Muon, MuonClip)."""
+    params = [param for param in group["params"] if param.grad is not None]
+    muon_update_(params, [param.grad for param in params], momentum_buffers(state, params), lr=group["lr"],
+                 weight_decay=group["weight_decay"], momentum=group["momentum"], nesterov=group["nesterov"],
+                 ns_steps=group["ns_steps"])
+
+
 def check_muon_hyperparameters(lr: float, weight_decay: float, momentum: float, ns_steps: int) -> None:
     """Raise ValueError naming the first hyper-parameter out of range."""
     if lr < 0:
@@ -146,8 +155,5 @@ class Muon(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params = [param for param in group["params"] if param.grad is not None]
-            muon_update_(params, [param.grad for param in params], momentum_buffers(self.state, params), lr=group["lr"],
-                         weight_decay=group["weight_decay"], momentum=group["momentum"], nesterov=group["nesterov"],
-                         ns_steps=group["ns_steps"])
+            muon_group_update_(group, self.state)
         return loss

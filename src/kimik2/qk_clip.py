@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .attention import DeepseekV3Attention
-from .muon import check_muon_hyperparameters, momentum_buffers, muon_update_
+from .muon import check_muon_hyperparameters, muon_group_update_
 
 NamedParameters = list[tuple[str, nn.Parameter]]
 
@@ -151,15 +151,12 @@ class MuonClip(torch.optim.Optimizer):
                 loss = closure()
         # BEGIN SOLUTION lesson_94
         for group in self.param_groups:
-            params = [param for param in group["params"] if param.grad is not None]
             if group["algorithm"] == "muon":
-                muon_update_(params, [param.grad for param in params], momentum_buffers(self.state, params),
-                             lr=group["lr"], weight_decay=group["weight_decay"], momentum=group["momentum"],
-                             nesterov=group["nesterov"], ns_steps=group["ns_steps"])
-            else:
-                for param in params:
-                    adamw_step_(param, param.grad, self.state[param], lr=group["lr"], betas=group["betas"],
-                                eps=group["eps"], weight_decay=group["weight_decay"])
+                muon_group_update_(group, self.state)
+                continue
+            for param in (param for param in group["params"] if param.grad is not None):
+                adamw_step_(param, param.grad, self.state[param], lr=group["lr"], betas=group["betas"],
+                            eps=group["eps"], weight_decay=group["weight_decay"])
         self.last_max_logits = {}
         for name, attention in self.attentions.items():
             if attention.max_logit is not None:
