@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup data demo test test-slow bench site serve clean
+.PHONY: setup data demo test test-slow bench reference site serve clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ test: setup data
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# the reference curve of `kimi-course check-run`: the demo's settings with 3 seeds (about 7 minutes);
+# rewrites src/kimik2/training/reference_curve.json and docs/reference_curve.png
+reference: setup data
+	$(PY) -m kimik2.training.reference
 
 # the course as a website: build/site, strict (a broken link or a missing page fails the build)
 site: setup

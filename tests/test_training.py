@@ -146,3 +146,16 @@ def test_the_trained_checkpoint_runs_in_transformers_with_the_same_logits(tmp_pa
     with torch.no_grad():
         assert_close(model(batch).logits, theirs(batch).logits, atol=1e-5, what="trained model, ours vs transformers")
     assert json.loads((latest_checkpoint(tmp_path) / "config.json").read_text())["model_type"] == "deepseek_v3"
+
+
+def test_reference_curve_summary_by_hand():
+    """Two seeds of a 3-step run: the curve points are steps 0 and 2 (every 20th and the last); the band
+    is the larger distance from the mean plus the margin; validation means per logged step."""
+    from kimik2.training.reference import BAND_MARGIN, summarize
+    logs = [[dict(step=0, loss=8.0, initial_val_loss=8.5), dict(step=1, loss=7.0), dict(step=2, loss=6.0, val_loss=6.5)],
+            [dict(step=0, loss=9.0, initial_val_loss=8.3), dict(step=1, loss=7.5), dict(step=2, loss=5.0, val_loss=6.1)]]
+    curve = summarize(logs, TrainSettings(steps=3), seeds=[4, 5])
+    assert curve["steps"] == [0, 2] and curve["loss_mean"] == [8.5, 5.5]
+    assert curve["loss_band"] == [0.5 + BAND_MARGIN, 0.5 + BAND_MARGIN]
+    assert curve["val_steps"] == [2] and curve["val_loss_mean"] == [6.3] and curve["initial_val_loss_mean"] == 8.4
+    assert "seed" not in curve["settings"] and curve["settings"]["steps"] == 3 and "seeds 4, 5" in curve["note"]
