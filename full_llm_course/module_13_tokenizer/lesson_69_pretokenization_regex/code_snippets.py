@@ -11,26 +11,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import regex  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from kimik2.tokenizer.pretokenize import (CONTRACTION, KIMI_PAT_STR, LETTER_LOWER, LETTER_UPPER,  # noqa: E402
-                                          compile_pattern, split_words)
+from kimik2.tokenizer.pretokenize import (KIMI_PAT_ALTERNATIVES, KIMI_PAT_STR, compile_pattern,  # noqa: E402
+                                          split_words)
 
 HERE = Path(__file__).parent
 
-# The eight alternatives, in the order the regex tries them.
-ALTERNATIVES = [
-    r"[\p{Han}]+",
-    rf"[^\r\n\p{{L}}\p{{N}}]?{LETTER_UPPER}*{LETTER_LOWER}+{CONTRACTION}",
-    rf"[^\r\n\p{{L}}\p{{N}}]?{LETTER_UPPER}+{LETTER_LOWER}*{CONTRACTION}",
-    r"\p{N}{1,3}",
-    r" ?[^\s\p{L}\p{N}]+[\r\n]*",
-    r"\s*[\r\n]+",
-    r"\s+(?!\S)",
-    r"\s+",
-]
 NAMES = ["Han run", "word, lower-ending", "word, upper", "1-3 digits", "punctuation", "newlines", "spaces before a word",
          "other spaces"]
-assert "|".join(ALTERNATIVES) == KIMI_PAT_STR
-TAGGED = regex.compile("|".join(f"({alt})" for alt in ALTERNATIVES), regex.V1)   # group i+1 = alternative i+1
+TAGGED = regex.compile("|".join(f"({alt})" for alt in KIMI_PAT_ALTERNATIVES), regex.V1)   # group i+1 = alternative i+1
 
 
 def tagged(text):

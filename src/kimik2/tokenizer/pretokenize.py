@@ -29,7 +29,7 @@ LETTER_UPPER = r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]"      # upper/title
 LETTER_LOWER = r"[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]"             # lower/modifier/other letters, marks
 CONTRACTION = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
 
-KIMI_PAT_STR = "|".join([
+KIMI_PAT_ALTERNATIVES = [            # the eight alternatives, in the order the regex tries them
     r"[\p{Han}]+",
     rf"[^\r\n\p{{L}}\p{{N}}]?{LETTER_UPPER}*{LETTER_LOWER}+{CONTRACTION}",
     rf"[^\r\n\p{{L}}\p{{N}}]?{LETTER_UPPER}+{LETTER_LOWER}*{CONTRACTION}",
@@ -38,7 +38,8 @@ KIMI_PAT_STR = "|".join([
     r"\s*[\r\n]+",
     r"\s+(?!\S)",
     r"\s+",
-])
+]
+KIMI_PAT_STR = "|".join(KIMI_PAT_ALTERNATIVES)
 
 
 def compile_pattern(pat_str: str = KIMI_PAT_STR) -> regex.Pattern:
