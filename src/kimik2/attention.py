@@ -119,6 +119,12 @@ class DeepseekV3Attention(nn.Module):
         return "latent" if self.mla_mode == "absorbed" else "expanded"
         # END SOLUTION
 
+    @property
+    def records_max_logit(self) -> bool:
+        """Whether a forward now folds its logits into ``max_logit``: tracking is on and the layer
+        is in training mode (QK-Clip watches training forwards only; evaluation never counts)."""
+        return self.track_max_logit and self.training
+
     def project_queries(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """(b, s, H) -> (b, heads, s, qk_head_dim), each head laid out [q_nope | q_pe]."""
         # BEGIN SOLUTION lesson_51
@@ -167,7 +173,7 @@ class DeepseekV3Attention(nn.Module):
                attention_mask: torch.Tensor | None) -> torch.Tensor:
         """softmax(q k^T * scale + mask) v: (b, h, q, d), (b, h or 1, kv, d), (b, h or 1, kv, dv)
         -> (b, h, q, dv); expanded MLA has d = 192, dv = 128 (absorbed MLA has its own, attend_absorbed)."""
-        if self.track_max_logit and self.training:  # QK-Clip watches training forwards only
+        if self.records_max_logit:
             self.record_max_logit(query, key, attention_mask)
         # BEGIN SOLUTION lesson_57
         dropout = self.attention_dropout if self.training else 0.0
@@ -203,7 +209,7 @@ class DeepseekV3Attention(nn.Module):
         w_uk, w_uv = kv_b.split([self.qk_nope_head_dim, self.v_head_dim], dim=1)      # (h, nope, r), (h, v, r)
         q_latent = torch.einsum("bhsd,hdr->bhsr", q_nope, w_uk)                       # (b, h, s, r)
         latent, k_pe = latent.squeeze(1), k_pe.squeeze(1)                             # (b, t, r), (b, t, rope)
-        if self.track_max_logit and self.training:  # QK-Clip watches training forwards only
+        if self.records_max_logit:
             self.record_max_logit(torch.cat([q_latent, q_pe], dim=-1), torch.cat([latent, k_pe], dim=-1)[:, None],
                                   attention_mask)
         # [q_latent | q_pe] . [c_KV | k_pe] as two products; einsum folds (h, s) into one axis, so the

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import math
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F

@@ -113,7 +113,7 @@ class MuonClip(torch.optim.Optimizer):
     groups share one learning rate and weight decay unless ``adamw_lr`` is given. Construction
     turns on ``track_max_logit`` in every attention; after each step ``last_max_logits`` maps
     each attention's module name to the (heads,) max logits that step saw, before clipping.
-    Every forward between two steps counts, so turn tracking off around evaluation forwards.
+    Every training-mode forward between two steps counts; forwards in eval mode record nothing.
     """
 
     def __init__(self, model: nn.Module, lr: float, weight_decay: float = 0.1, momentum: float = 0.95,
