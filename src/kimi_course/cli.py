@@ -321,10 +321,9 @@ def check_run_command(log: Annotated[Path, typer.Argument(help="a run's log.json
     except json.JSONDecodeError as error:
         raise catalog.CourseError(f"{log} is not JSON lines ({error})") from None
     settings = None
-    trainer_state = log.parent / "latest"
-    if trainer_state.exists():  # the run's settings, to make sure it is comparable with the reference
-        from kimik2.training.checkpoint import load_trainer_state
-        settings = load_trainer_state(log.parent)["settings"]
+    if (log.parent / "latest").exists():  # the run's settings, to make sure it is comparable with the reference
+        from kimik2.training.checkpoint import latest_checkpoint, read_trainer_state
+        settings = read_trainer_state(latest_checkpoint(log.parent))["settings"]   # not the model: not needed
     on_track, rows = check_run(records, settings)
     table = Table("step", "your loss", "reference", "allowed", "")
     for step, loss, mean, band, ok in rows:

@@ -69,10 +69,9 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return folder
 
 
-def load_trainer_state(run_dir: Path) -> dict[str, Any]:
-    """The trainer state (settings, step, optimizer, random states) of the latest checkpoint,
-    without loading the model."""
-    path = latest_checkpoint(run_dir) / TRAINER_FILE
+def read_trainer_state(folder: Path) -> dict[str, Any]:
+    """The trainer state (settings, step, optimizer, random states) saved in checkpoint ``folder``."""
+    path = folder / TRAINER_FILE
     try:
         return torch.load(path, weights_only=False)
     except Exception as error:  # a truncated or foreign file: say which one
@@ -82,5 +81,6 @@ def load_trainer_state(run_dir: Path) -> dict[str, Any]:
 
 def load_checkpoint(run_dir: Path) -> tuple[KimiK2ForCausalLM, dict[str, Any]]:
     """The model and the trainer state of the latest checkpoint in ``run_dir``."""
-    trainer_state = load_trainer_state(run_dir)
-    return KimiK2ForCausalLM.from_pretrained(latest_checkpoint(run_dir)), trainer_state
+    folder = latest_checkpoint(run_dir)
+    trainer_state = read_trainer_state(folder)
+    return KimiK2ForCausalLM.from_pretrained(folder), trainer_state
