@@ -25,7 +25,6 @@ from .trainer import TrainSettings, read_log
 BAND_MARGIN = 0.15        # added to the largest distance of a seed from the mean
 CURVE_EVERY = 20          # steps between the points of the published curve
 FIGURE = Path(__file__).resolve().parents[3] / "docs" / "reference_curve.png"
-COMMAND = "--steps 240 --lr 0.01 --batch-size 16 --seq-len 128 --optimizer muonclip (the make demo run)"
 
 
 def curve_steps(steps: int) -> list[int]:
@@ -38,12 +37,14 @@ def summarize(logs: list[list[dict[str, Any]]], settings: TrainSettings, seeds: 
     def mean(values: list[float]) -> float:
         return sum(values) / len(values)
 
+    records = [{record["step"]: record for record in log} for log in logs]       # per seed: step -> record
     steps = curve_steps(settings.steps)
-    losses = [[{record["step"]: record["loss"] for record in log}[step] for log in logs] for step in steps]
+    losses = [[seed[step]["loss"] for seed in records] for step in steps]
     val_steps = [record["step"] for record in logs[0] if "val_loss" in record]
-    val_losses = [[next(r["val_loss"] for r in log if r["step"] == step) for log in logs] for step in val_steps]
+    val_losses = [[seed[step]["val_loss"] for seed in records] for step in val_steps]
     return dict(
-        command=COMMAND,
+        command=(f"--steps {settings.steps} --lr {settings.lr:g} --batch-size {settings.batch_size} --seq-len "
+                 f"{settings.seq_len} --optimizer {settings.optimizer} (the make demo run)"),
         settings={name: value for name, value in asdict(settings).items() if name != "seed"},
         note=(f"training loss of {len(seeds)} runs (seeds {', '.join(map(str, seeds))}) of the tiny preset on "
               f"Shakespeare with the 4096-merge tokenizer, torch {torch.__version__.split('+')[0]} CPU; band = the "
