@@ -266,23 +266,11 @@ def train_command(
         vocab_size: Annotated[int, typer.Option(help="BPE merges learned from the corpus (+ 256 specials)")] = 4096
         ) -> None:
     """Train a tiny Kimi-K2 on Shakespeare (AdamW, Muon or MuonClip) with a progress bar."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from kimik2.training import TrainSettings
-    from kimik2.training.run import train_on_corpus
+    from kimik2.training.run import train_with_progress
     settings = TrainSettings(steps=steps, optimizer=optimizer, lr=lr, batch_size=batch_size, seq_len=seq_len,
                              save_every=save_every, seed=seed, bf16=bf16)
-    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.fields[status]}"), console=console) as bar:
-        task = bar.add_task("train", total=steps, status="preparing the corpus and tokenizer")
-
-        def on_step(record: dict) -> None:
-            status = f"loss {record['loss']:.3f}"
-            if "val_loss" in record:
-                status += f"  val {record['val_loss']:.3f}"
-            bar.update(task, completed=record["step"] + 1, status=status)
-        train_on_corpus(settings, out, preset=preset, data_dir=data, vocab_size=vocab_size, resume=resume,
-                        on_step=on_step)
+    train_with_progress(settings, out, console, preset=preset, data_dir=data, vocab_size=vocab_size, resume=resume)
     console.print(f"done: {escape(str(out))}/log.jsonl; sample with `kimi-course sample {escape(str(out))}`")
 
 

@@ -89,22 +89,15 @@ def show_architecture() -> None:
 def train_sample_export(run_dir: Path) -> None:
     """The capstone: MuonClip on Shakespeare with a progress bar, validation loss before and after,
     a sample, and transformers loading the checkpoint with the same logits."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from transformers import DeepseekV3ForCausalLM  # interop only: never imported by the model
 
     from .training import latest_checkpoint, read_log
-    from .training.run import load_run, reference_settings, sample, train_on_corpus
+    from .training.run import load_run, reference_settings, sample, train_with_progress
 
     settings = reference_settings()
     console.rule(f"[bold]Training a tiny Kimi-K2 on Shakespeare: {settings.steps} steps of {settings.optimizer}, "
                  f"{settings.batch_size} x {settings.seq_len} tokens")
-    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[status]}"), console=console) as bar:
-        task = bar.add_task("train", total=settings.steps, status="training the tokenizer, encoding the corpus")
-
-        def on_step(record: dict) -> None:
-            bar.update(task, completed=record["step"] + 1, status=f"loss {record['loss']:.3f}")
-        model = train_on_corpus(settings, run_dir, on_step=on_step)
+    train_with_progress(settings, run_dir, console)
     log = read_log(run_dir)
     console.print(f"validation loss: {log[0]['initial_val_loss']:.3f} before training -> {log[-1]['val_loss']:.3f} "
                   f"after (perplexity {math.exp(log[0]['initial_val_loss']):,.0f} -> {math.exp(log[-1]['val_loss']):,.1f}); "

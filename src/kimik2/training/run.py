@@ -51,6 +51,23 @@ def train_on_corpus(settings: TrainSettings, run_dir: str | Path, preset: str = 
     # END SOLUTION
 
 
+def train_with_progress(settings: TrainSettings, run_dir: str | Path, console, **options) -> KimiK2ForCausalLM:
+    """:func:`train_on_corpus` behind a rich progress bar on ``console``: steps done, time elapsed
+    and left, the latest loss and validation loss. ``options``: preset, data_dir, vocab_size, resume."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"), console=console) as bar:
+        task = bar.add_task("train", total=settings.steps, status="training the tokenizer, encoding the corpus")
+
+        def on_step(record: dict[str, Any]) -> None:
+            status = f"loss {record['loss']:.3f}"
+            if "val_loss" in record:
+                status += f"  val {record['val_loss']:.3f}"
+            bar.update(task, completed=record["step"] + 1, status=status)
+        return train_on_corpus(settings, run_dir, on_step=on_step, **options)
+
+
 def load_run(run_dir: str | Path) -> tuple[KimiK2ForCausalLM, KimiTokenizer]:
     """The latest checkpoint's model (eval mode) and the run's tokenizer."""
     run_dir = Path(run_dir)
