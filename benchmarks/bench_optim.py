@@ -118,11 +118,9 @@ def train(name: str, lr: float, steps: int, tau: float, train_tokens: torch.Tens
     generator = torch.Generator().manual_seed(1)
     run = dict(eval_steps=[], val_loss=[], max_logit=[], clipped_heads=0)
     for step in range(steps + 1):
-        if step % eval_every == 0 or step == steps:
-            set_tracking(model, False)          # evaluation forwards are not the training step's
+        if step % eval_every == 0 or step == steps:   # in eval mode: nothing is recorded for QK-Clip
             run["eval_steps"].append(step)
             run["val_loss"].append(validation_loss(model, validation))
-            set_tracking(model, True)
         if step == steps:
             break
         batch = sample_batch(train_tokens, generator)
