@@ -5,6 +5,8 @@ The implementation under test arrives as the ``impl`` fixture and the answer key
 inputs drawn from a fixed seed.
 """
 
+import math
+
 import torch
 
 
@@ -26,3 +28,22 @@ def assert_close(actual, expected: torch.Tensor, atol: float = 1e-6, what: str =
             f"{what}: max abs error {error.max().item():.3e} > atol {atol:.1e} at index {worst}: got "
             f"{actual[worst].item():.6g}, expected {expected[worst].item():.6g} "
             f"(shape {tuple(actual.shape)}, dtype {actual.dtype}){hint}")
+
+
+def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Replace the (tiny, near-zero) init with weights that give O(1) activations and logits:
+    matrices N(0, 1/fan_in), embeddings N(0, 1), norm weights in [0.5, 1.5), a router correction
+    bias in [-0.1, 0.1). Differences between two implementations then show instead of vanishing."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("e_score_correction_bias"):
+                values = torch.rand(parameter.shape, generator=generator) * 0.2 - 0.1
+            elif "norm" in name:
+                values = torch.rand(parameter.shape, generator=generator) + 0.5
+            elif parameter.dim() == 2 and "embed_tokens" not in name:
+                values = torch.randn(parameter.shape, generator=generator) / math.sqrt(parameter.shape[1])
+            else:
+                values = torch.randn(parameter.shape, generator=generator)
+            parameter.copy_(values)
+    return model

@@ -1,28 +1,12 @@
 """Graded tests for lesson 64: KimiK2ForCausalLM.__init__ and the logits in forward."""
 
-import math
 
 import torch
-from kimi_course.testing import assert_close
-
-
-def _unit_gain_(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("e_score_correction_bias"):
-                p.copy_(torch.rand(p.shape, generator=g) * 0.2 - 0.1)
-            elif "norm" in name:
-                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
-            elif "embed_tokens" in name:
-                p.copy_(torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p.shape[1]))
-    return model
+from kimi_course.testing import assert_close, randomize_
 
 
 def _pair(impl, reference, seed=0, **overrides):
-    want = _unit_gain_(reference.KimiK2ForCausalLM(reference.KimiK2Config.tiny(**overrides)), seed).eval()
+    want = randomize_(reference.KimiK2ForCausalLM(reference.KimiK2Config.tiny(**overrides)), seed).eval()
     got = impl.KimiK2ForCausalLM(impl.KimiK2Config.tiny(**overrides)).eval()
     got.load_state_dict(want.state_dict())
     return got, want
@@ -112,7 +96,7 @@ def test_logits_match_transformers(impl, reference, tmp_path):
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    ours = _unit_gain_(impl.KimiK2ForCausalLM(impl.KimiK2Config.tiny()), seed=7).eval()
+    ours = randomize_(impl.KimiK2ForCausalLM(impl.KimiK2Config.tiny()), seed=7).eval()
     ours.save_pretrained(tmp_path)
     theirs = DeepseekV3ForCausalLM.from_pretrained(tmp_path).eval()
     ids = _ids(8)
