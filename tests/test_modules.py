@@ -167,7 +167,8 @@ def sort_by_expert(indices, weights):
     return indices.gather(-1, order), weights.gather(-1, order)
 
 
-@pytest.mark.parametrize("overrides", [dict(n_group=4, topk_group=2), dict(n_group=1, topk_group=1),
+@pytest.mark.parametrize("overrides", [dict(n_group=4, topk_group=2), dict(n_group=4, topk_group=4),
+                                       dict(n_group=1, topk_group=1),
                                        dict(norm_topk_prob=False), dict(topk_method="greedy")])
 def test_gate_against_token_by_token_routing(overrides):
     gate = randomize_(MoEGate(tiny_config(**overrides)))

@@ -70,7 +70,10 @@ class MoEGate(nn.Module):
         """Indices (tokens, top_k) of the chosen experts; the choice carries no gradient."""
         if self.topk_method == "greedy":
             return torch.topk(scores, k=self.top_k, dim=-1, sorted=False)[1]
-        return self.group_limited_topk(self.scores_for_choice(scores))
+        scores_for_choice = self.scores_for_choice(scores)
+        if self.topk_group == self.n_group:  # every group is kept (Kimi-K2: one group): nothing to mask
+            return torch.topk(scores_for_choice, k=self.top_k, dim=-1, sorted=False)[1]
+        return self.group_limited_topk(scores_for_choice)
 
     def group_limited_topk(self, scores_for_choice: torch.Tensor) -> torch.Tensor:
         """Rank the n_group groups by the sum of their top-2 scores, keep topk_group of them,
