@@ -213,6 +213,16 @@ def test_moe_against_a_loop_over_tokens_and_it_trains():
     assert moe.gate.e_score_correction_bias.grad is None
 
 
+def test_dispatch_refuses_counts_that_do_not_belong_to_the_routing():
+    moe = DeepseekV3MoE(tiny_config())
+    x, topk_idx = torch.randn(3, 32), torch.tensor([[0, 1, 2], [1, 2, 3], [2, 3, 4]])
+    counts = torch.bincount(topk_idx.view(-1), minlength=len(moe.experts)).tolist()
+    moe.dispatch(x, topk_idx, torch.ones(3, 3), counts)
+    for wrong in (counts[:-1], [c + 1 for c in counts]):
+        with pytest.raises(ValueError, match="pass torch.bincount"):
+            moe.dispatch(x, topk_idx, torch.ones(3, 3), wrong)
+
+
 # ----------------------------------------------------------------------------- masks
 def test_causal_mask_with_padding_never_gives_nan():
     mask = causal_mask(torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]]), 4, 0, torch.float32, torch.device("cpu"))

@@ -156,15 +156,22 @@ class DeepseekV3MoE(nn.Module):
         x (n, H), topk_idx / topk_weight (n, k), tokens_per_expert: E counts -> (n, H).
         Differentiable: trains.
         """
+        if len(tokens_per_expert) != len(self.experts) or sum(tokens_per_expert) != topk_idx.numel():
+            raise ValueError(f"tokens_per_expert has {len(tokens_per_expert)} counts summing to {sum(tokens_per_expert)}; "
+                             f"this layer needs {len(self.experts)} counts summing to the {topk_idx.numel()} slots "
+                             "of topk_idx: pass torch.bincount(topk_idx.view(-1), minlength=n_routed_experts)")
         # BEGIN SOLUTION lesson_44
         top_k = topk_idx.shape[1]
         order = topk_idx.view(-1).argsort(stable=True)                    # (n*k,) slots sorted by expert
-        token_of_slot = (order // top_k).split(tokens_per_expert)         # per expert: its tokens
-        weight_of_slot = topk_weight.view(-1)[order].split(tokens_per_expert)
+        token_of_slot = order // top_k                                    # (n*k,) the token of each sorted slot
+        weight_of_slot = topk_weight.view(-1, 1)[order]                   # (n*k, 1) its weight
         mixed = torch.zeros(x.shape, dtype=torch.float32, device=x.device)  # combined in float32
-        for expert, tokens, weights in zip(self.experts, token_of_slot, weight_of_slot):
-            if tokens.numel():
-                mixed.index_add_(0, tokens, expert(x[tokens]).float() * weights.unsqueeze(-1))
+        end = 0
+        for expert, count in zip(self.experts, tokens_per_expert):
+            if count:  # the expert's slots are the next `count` sorted ones; idle experts cost nothing
+                start, end = end, end + count
+                tokens = token_of_slot[start:end]
+                mixed.index_add_(0, tokens, expert(x[tokens]).float() * weight_of_slot[start:end])
         return mixed.to(x.dtype)
         # END SOLUTION
 

@@ -36,7 +36,7 @@ def test_worked_example_equals_the_definition(impl, reference):
                                 for t in range(4)])
     assert_close(out, expected, atol=1e-6, what="dispatch on the worked example (4 tokens, k=2, E=4)",
                  hint="token t = order // top_k; every token's k weighted expert outputs must be ADDED "
-                      "(index_add_), not assigned (teaching.md §Why split + index_add_)")
+                      "(index_add_), not assigned (teaching.md §Why index_add_)")
 
 
 def test_matches_reference_tiny(impl, reference):
@@ -46,8 +46,8 @@ def test_matches_reference_tiny(impl, reference):
     with torch.no_grad():
         assert_close(got.dispatch(x, idx, weight, counts), want.dispatch(x, idx, weight, counts), atol=1e-6,
                      what="dispatch(x (24, 64), topk_idx (24, 4), topk_weight, counts) with 16 experts",
-                     hint="argsort(stable=True) the flattened topk_idx, split tokens and weights by "
-                          "tokens_per_expert, weight each expert's rows (teaching.md §The code)")
+                     hint="argsort(stable=True) the flattened topk_idx, take each expert's run of sorted slots "
+                          "(the counts of tokens_per_expert, in order), weight its rows (teaching.md §The code)")
 
 
 def test_gradients_match_reference(impl, reference):
@@ -95,5 +95,5 @@ def test_kimi_k2_routing_with_idle_experts(impl, reference):
     with torch.no_grad():
         assert_close(got.dispatch(x, idx, weight, counts), want.dispatch(x, idx, weight, counts), atol=1e-6,
                      what="dispatch with 384 experts, top-8, 10 tokens",
-                     hint="split by all 384 counts (zeros included) and skip experts with no tokens "
+                     hint="walk all 384 counts (zeros included) and skip experts with no tokens "
                           "(teaching.md §The code)")
