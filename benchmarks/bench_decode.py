@@ -1,11 +1,13 @@
 """Decoding speed and cache size: kimik2 (absorbed MLA over the latent cache, and expanded) vs
-transformers' DeepseekV3ForCausalLM on the same weights, at 1k and 4k tokens of context.
+transformers' DeepseekV3ForCausalLM on the same weights, for one sequence at 1k and 4k tokens of
+context and for a batch of four at 1k.
 
 One process, implementations interleaved run by run so that drift in the machine's speed hits all
 alike; each run prefills the context once (not timed) and times DECODE_STEPS single-token steps
-against the cache. Reports decode tokens/s (medians), the ratio to transformers, and the cache bytes
-per token measured on the cache objects themselves, plus Kimi-K2's sizes computed from the config.
-Usage: ``python benchmarks/bench_decode.py [--runs 3] [--contexts 1024 4096]``.
+against the cache. Reports decode tokens/s over the batch (medians), the ratio to transformers, and
+the cache bytes per token measured on the cache objects themselves, plus Kimi-K2's sizes computed
+from the config. Usage: ``python benchmarks/bench_decode.py [--runs 3] [--cases 1x1024 1x4096 4x1024]``
+(a case is batch x context; ``4x4096`` adds about 13 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -37,13 +39,24 @@ def cache_bytes_per_token(cache, context: int) -> int:
     return sum(t.numel() * t.element_size() for t in tensors) // context
 
 
+def batch_by_context(case: str) -> tuple[int, int]:
+    """'4x1024' -> (4, 1024)."""
+    try:
+        batch, context = (int(part) for part in case.split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{case!r}: write a case as BATCHxCONTEXT, e.g. 4x1024") from None
+    if batch < 1 or context < 1:
+        raise argparse.ArgumentTypeError(f"{case!r}: batch and context must be at least 1")
+    return batch, context
+
+
 @torch.no_grad()
 def decode(model: torch.nn.Module, context_ids: torch.Tensor) -> tuple[float, int]:
-    """Seconds for DECODE_STEPS greedy steps after a prefill of ``context_ids``, and the cache's
-    bytes per token after the prefill."""
+    """Seconds for DECODE_STEPS greedy steps after a prefill of ``context_ids`` (batch, context), and
+    the cache's bytes per token (per position of one sequence) after the prefill."""
     output = model(context_ids, use_cache=True)
     cache = output.past_key_values
-    per_token = cache_bytes_per_token(cache, context_ids.shape[1])
+    per_token = cache_bytes_per_token(cache, context_ids.numel())
     next_token = output.logits[:, -1].argmax(-1, keepdim=True)
     start = time.perf_counter()
     for _ in range(DECODE_STEPS):
@@ -56,7 +69,8 @@ def decode(model: torch.nn.Module, context_ids: torch.Tensor) -> tuple[float, in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--contexts", type=int, nargs="+", default=[1024, 4096])
+    parser.add_argument("--cases", type=batch_by_context, nargs="+", default=[(1, 1024), (1, 4096), (4, 1024)],
+                        help="BATCHxCONTEXT, e.g. 4x1024")
     args = parser.parse_args()
     from transformers import DeepseekV3ForCausalLM
     torch.manual_seed(0)
@@ -70,14 +84,14 @@ def main() -> None:
 
     import transformers
     print(f"config: hidden {CONFIG['hidden_size']}, {CONFIG['num_hidden_layers']} layers, "
-          f"{CONFIG['num_attention_heads']} heads, kv_lora_rank {CONFIG['kv_lora_rank']}, batch 1, "
+          f"{CONFIG['num_attention_heads']} heads, kv_lora_rank {CONFIG['kv_lora_rank']}, "
           f"{DECODE_STEPS} decode steps, median of {args.runs} runs; torch {torch.__version__}, "
           f"transformers {transformers.__version__}, {torch.get_num_threads()} threads")
-    print("| context | " + " | ".join(f"{v} tok/s" for v in VARIANTS) + " | absorbed / transformers |"
+    print("| batch | context | " + " | ".join(f"{v} tok/s" for v in VARIANTS) + " | absorbed / transformers |"
           " cache bytes per token (absorbed / expanded / transformers) |")
-    print("|---" * (len(VARIANTS) + 3) + "|")
-    for context in args.contexts:
-        ids = torch.randint(0, CONFIG["vocab_size"], (1, context), generator=torch.Generator().manual_seed(context))
+    print("|---" * (len(VARIANTS) + 4) + "|")
+    for batch, context in args.cases:
+        ids = torch.randint(0, CONFIG["vocab_size"], (batch, context), generator=torch.Generator().manual_seed(context))
         seconds = {variant: [] for variant in VARIANTS}
         per_token = {}
         for run in range(args.runs + 1):  # round 0 warms up
@@ -85,8 +99,8 @@ def main() -> None:
                 elapsed, per_token[variant] = decode(model, ids)
                 if run:
                     seconds[variant].append(elapsed)
-        speed = {variant: DECODE_STEPS / statistics.median(values) for variant, values in seconds.items()}
-        print(f"| {context} | " + " | ".join(f"{speed[v]:,.1f}" for v in VARIANTS)
+        speed = {variant: batch * DECODE_STEPS / statistics.median(values) for variant, values in seconds.items()}
+        print(f"| {batch} | {context} | " + " | ".join(f"{speed[v]:,.1f}" for v in VARIANTS)
               + f" | {speed['kimik2 absorbed'] / speed['transformers']:.2f}x | "
               + " / ".join(f"{per_token[v]:,}" for v in VARIANTS) + " |")
     kimi = kv_cache_values_per_token(KimiK2Config.kimi_k2())
