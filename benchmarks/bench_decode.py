@@ -6,7 +6,8 @@ One process, implementations interleaved run by run so that drift in the machine
 alike; each run prefills the context once (not timed) and times DECODE_STEPS single-token steps
 against the cache. Reports decode tokens/s over the batch (medians), the ratio to transformers, and
 the cache bytes per token measured on the cache objects themselves, plus Kimi-K2's sizes computed
-from the config. Usage: ``python benchmarks/bench_decode.py [--runs 3] [--cases 1x1024 1x4096 4x1024]``
+from the config, and the weight-read floor: the matrix-vector products of one batch-1 step timed alone.
+Usage: ``python benchmarks/bench_decode.py [--runs 3] [--cases 1x1024 1x4096 4x1024]``
 (a case is batch x context; ``4x4096`` adds about 13 minutes on 2 cores).
 """
 
@@ -18,6 +19,8 @@ import tempfile
 import time
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from bench_model import CONFIG
 from kimik2 import KimiK2Config, KimiK2ForCausalLM
@@ -37,6 +40,38 @@ def cache_bytes_per_token(cache, context: int) -> int:
             for layer in value:
                 tensors += [t for t in vars(layer).values() if isinstance(t, torch.Tensor) and t.dim() == 4]
     return sum(t.numel() * t.element_size() for t in tensors) // context
+
+
+def decode_step_matrices(model: KimiK2ForCausalLM) -> list[torch.Tensor]:
+    """Every weight matrix one batch-1 decode step multiplies by: all attention projections, per MoE
+    layer the router, num_experts_per_tok routed experts (all experts have the same shapes) and the
+    shared experts, the dense MLPs, and lm_head."""
+    top_k = model.config.num_experts_per_tok
+    matrices = []
+    for layer in model.model.layers:
+        blocks = [layer.self_attn]
+        if hasattr(layer.mlp, "experts"):
+            matrices.append(layer.mlp.gate.weight)
+            blocks += list(layer.mlp.experts[:top_k]) + [layer.mlp.shared_experts]
+        else:
+            blocks.append(layer.mlp)
+        matrices += [module.weight for block in blocks for module in block.modules() if isinstance(module, nn.Linear)]
+    return matrices + [model.lm_head.weight]
+
+
+@torch.no_grad()
+def weight_read_floor(model: KimiK2ForCausalLM, repeats: int = 7) -> tuple[float, int, float]:
+    """Best-of-``repeats`` seconds for the step's matrix-vector products alone, back to back (reading
+    the weights, nothing else), with how many products and megabytes that is."""
+    matrices = decode_step_matrices(model)
+    vectors = {width: torch.randn(1, width) for width in {matrix.shape[1] for matrix in matrices}}
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for matrix in matrices:
+            F.linear(vectors[matrix.shape[1]], matrix)
+        times.append(time.perf_counter() - start)
+    return min(times), len(matrices), sum(matrix.numel() * matrix.element_size() for matrix in matrices) / 1e6
 
 
 def batch_by_context(case: str) -> tuple[int, int]:
@@ -103,6 +138,9 @@ def main() -> None:
         print(f"| {batch} | {context} | " + " | ".join(f"{speed[v]:,.1f}" for v in VARIANTS)
               + f" | {speed['kimik2 absorbed'] / speed['transformers']:.2f}x | "
               + " / ".join(f"{per_token[v]:,}" for v in VARIANTS) + " |")
+    floor, products, megabytes = weight_read_floor(absorbed)
+    print(f"weight-read floor of one batch-1 step: {floor * 1000:.1f} ms for its {products} matrix-vector products "
+          f"alone ({megabytes:.0f} MB of weights; a whole step at batch 1 takes 1000 / tok/s ms)")
     kimi = kv_cache_values_per_token(KimiK2Config.kimi_k2())
     print(f"Kimi-K2 (61 layers): values per token per layer {kimi}")
 
