@@ -84,6 +84,19 @@ print(f"assign   : max error {(overwrite - slow).abs().max().item():.3f}")
 print(f"+=       : max error {(plus_equal - slow).abs().max().item():.3f}")
 print(f"index_add: max error {(added - slow).abs().max().item():.1e}")
 
+def dispatch_with_split(layer, x, topk_idx, topk_weight, tokens_per_expert, accumulator=torch.float32):
+    """The same sum, with every expert's piece made up front by split (an earlier version of this lesson),
+    accumulated in `accumulator`: float32 as the answer key does, or bf16 for section 5's comparison."""
+    order = topk_idx.view(-1).argsort(stable=True)
+    token_of_slot = (order // topk_idx.shape[1]).split(tokens_per_expert)
+    weight_of_slot = topk_weight.view(-1)[order].split(tokens_per_expert)
+    mixed = torch.zeros(x.shape, dtype=accumulator)
+    for expert, tokens, weights in zip(layer.experts, token_of_slot, weight_of_slot):
+        if tokens.numel():
+            mixed.index_add_(0, tokens, expert(x[tokens]).to(accumulator) * weights.to(accumulator).unsqueeze(-1))
+    return mixed.to(x.dtype)
+
+
 # 5. bf16 activations: float32 accumulation vs accumulating in bf16 (32 experts, top-8, like Kimi-K2's k).
 k8 = KimiK2Config.tiny(n_routed_experts=32, num_experts_per_tok=8)
 torch.manual_seed(0)
@@ -95,10 +108,7 @@ with torch.no_grad():
     exact = per_token_loop(layer.double(), xb.double(), idx, wt.double())   # the float64 truth
     layer.bfloat16()
     ours = layer.dispatch(xb.bfloat16(), idx, wt, cnt)
-    srt = idx.view(-1).argsort(stable=True)
-    naive_bf16 = torch.zeros(64, 64, dtype=torch.bfloat16)
-    for e, (t, ww) in enumerate(zip((srt // 8).split(cnt), wt.view(-1)[srt].split(cnt))):
-        naive_bf16.index_add_(0, t, layer.experts[e](xb.bfloat16()[t]) * ww.bfloat16().unsqueeze(-1))
+    naive_bf16 = dispatch_with_split(layer, xb.bfloat16(), idx, wt, cnt, accumulator=torch.bfloat16)
 for label, y in (("float32 accumulator (ours)", ours), ("bf16 accumulator", naive_bf16)):
     err = (y.double() - exact).abs()
     print(f"bf16 layer, {label:26s}: mean |error| vs float64 {err.mean().item():.2e}, max {err.max().item():.2e}")
@@ -123,18 +133,6 @@ print(f"256 tokens: per-token loop / dispatch time = {t_slow / t_fast:.0f}x (102
 
 # 7. Decoding: one token, Kimi-K2's 384 experts, top-8. Cutting `order` into 384 pieces up front (split)
 #    costs more than running the 8 small experts; the answer key slices out only the 8 runs it uses.
-def dispatch_with_split(layer, x, topk_idx, topk_weight, tokens_per_expert):
-    """The same sum, with every expert's piece made up front by split (an earlier version of this lesson)."""
-    order = topk_idx.view(-1).argsort(stable=True)
-    token_of_slot = (order // topk_idx.shape[1]).split(tokens_per_expert)
-    weight_of_slot = topk_weight.view(-1)[order].split(tokens_per_expert)
-    mixed = torch.zeros(x.shape, dtype=torch.float32)
-    for expert, tokens, weights in zip(layer.experts, token_of_slot, weight_of_slot):
-        if tokens.numel():
-            mixed.index_add_(0, tokens, expert(x[tokens]).float() * weights.unsqueeze(-1))
-    return mixed.to(x.dtype)
-
-
 def best_us(fn, repeats=300):
     """Best of 7 timings of `repeats` calls, in microseconds per call."""
     times = []
