@@ -6,6 +6,7 @@ import torch
 from transformers import DeepseekV3ForCausalLM
 
 from helpers import assert_close, randomize_, tiny_config
+from kimi_course.testing import left_padded
 from kimik2 import KimiK2ForCausalLM
 from kimik2.generation import filter_logits, generate, sample_next_token
 
@@ -14,13 +15,6 @@ from kimik2.generation import filter_logits, generate, sample_next_token
 def model():
     torch.manual_seed(0)
     return randomize_(KimiK2ForCausalLM(tiny_config(max_position_embeddings=128))).eval()
-
-
-def left_padded(prompts: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(map(len, prompts))
-    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-    return ids, mask
 
 
 PROMPTS = [[5, 17, 33, 2, 8, 61, 40], [9, 9, 70], [44, 3, 12, 90, 6]]

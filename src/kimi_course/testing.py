@@ -47,3 +47,12 @@ def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
                 values = torch.randn(parameter.shape, generator=generator)
             parameter.copy_(values)
     return model
+
+
+def left_padded(prompts: list[list[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token lists of different lengths -> ids (b, width) padded on the left with ``pad``, and the
+    attention mask (b, width): 0 on the padding, 1 on the tokens. The batch layout generation expects."""
+    width = max(map(len, prompts))
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    return ids, mask

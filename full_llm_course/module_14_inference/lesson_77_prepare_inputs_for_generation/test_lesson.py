@@ -4,7 +4,7 @@ import importlib
 import math
 
 import torch
-from kimi_course.testing import assert_close
+from kimi_course.testing import assert_close, left_padded
 
 PROMPTS = [[5, 17, 33, 2, 8, 61, 40], [9, 9, 70], [44, 3, 12, 90, 6], [300]]
 
@@ -12,13 +12,6 @@ PROMPTS = [[5, 17, 33, 2, 8, 61, 40], [9, 9, 70], [44, 3, 12, 90, 6], [300]]
 def generation(package):
     """The package's generation module (kimik2/__init__.py does not import it)."""
     return importlib.import_module(f"{package.__name__}.generation")
-
-
-def _left_padded(prompts, pad=0):
-    width = max(map(len, prompts))
-    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-    return ids, mask
 
 
 def _model(package, seed=0):
@@ -53,7 +46,7 @@ def test_positions_count_real_tokens_from_zero(impl, reference):
 
 
 def test_next_step_inputs_grow_the_mask_and_advance_the_position(impl, reference):
-    ids, mask = _left_padded(PROMPTS)
+    ids, mask = left_padded(PROMPTS)
     positions = generation(reference).positions_from_mask(mask)            # (4, 7)
     expected_mask, expected_position = mask, positions[:, -1:]
     for step in range(3):
@@ -72,7 +65,7 @@ def test_a_left_padded_forward_equals_each_prompt_alone(impl, reference):
     """Prefill a left-padded batch with impl's positions, then 3 cached steps with impl's next_step_inputs:
     at every real position the logits equal those of each prompt run alone."""
     model = _model(reference)
-    ids, mask = _left_padded(PROMPTS)
+    ids, mask = left_padded(PROMPTS)
     follow = torch.tensor([[7, 8, 9], [10, 11, 12], [13, 14, 15], [16, 17, 18]])
     with torch.no_grad():
         positions = generation(impl).positions_from_mask(mask)
@@ -97,7 +90,7 @@ def test_a_left_padded_forward_equals_each_prompt_alone(impl, reference):
 
 def test_a_left_padded_batch_generates_what_each_prompt_generates_alone(impl, reference):
     model = _model(reference, seed=1)
-    ids, mask = _left_padded(PROMPTS)
+    ids, mask = left_padded(PROMPTS)
     batched = generation(impl).generate(model, ids, mask, max_new_tokens=4)
     for row, prompt in enumerate(PROMPTS):
         alone = generation(reference).generate(model, torch.tensor([prompt]), max_new_tokens=4)

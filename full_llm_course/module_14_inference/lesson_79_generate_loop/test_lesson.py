@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from kimi_course.testing import left_padded
 
 PROMPTS = [[5, 17, 33, 2, 8, 61, 40], [9, 9, 70], [44, 3, 12, 90, 6]]
 
@@ -13,13 +14,6 @@ PROMPTS = [[5, 17, 33, 2, 8, 61, 40], [9, 9, 70], [44, 3, 12, 90, 6]]
 def generation(package):
     """The package's generation module (kimik2/__init__.py does not import it)."""
     return importlib.import_module(f"{package.__name__}.generation")
-
-
-def _left_padded(prompts, pad=0):
-    width = max(map(len, prompts))
-    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-    return ids, mask
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +40,7 @@ def transformers_greedy(model, tmp_path_factory):
     transformers.logging.set_verbosity_error()
     folder = tmp_path_factory.mktemp("checkpoint")
     model.save_pretrained(folder)
-    ids, mask = _left_padded(PROMPTS)
+    ids, mask = left_padded(PROMPTS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = transformers.DeepseekV3ForCausalLM.from_pretrained(folder).eval()
@@ -56,7 +50,7 @@ def transformers_greedy(model, tmp_path_factory):
 
 @pytest.mark.parametrize("mla_mode", ["expanded", "absorbed"])
 def test_greedy_equals_transformers_generate(impl, reference, model, transformers_greedy, mla_mode):
-    ids, mask = _left_padded(PROMPTS)
+    ids, mask = left_padded(PROMPTS)
     expected = transformers_greedy
     model.set_mla_mode(mla_mode)
     try:
@@ -87,7 +81,7 @@ def test_greedy_equals_a_loop_without_cache(impl, reference, model):
 
 
 def test_stop_ids_end_each_row_on_its_own(impl, reference, model):
-    ids, mask = _left_padded(PROMPTS)
+    ids, mask = left_padded(PROMPTS)
     free = generation(reference).generate(model, ids, mask, max_new_tokens=8)
     stop = int(free[0, ids.shape[1] + 2])                          # row 0's third new token
     got = generation(impl).generate(model, ids, mask, max_new_tokens=8, stop_ids=[stop], pad_id=96)
@@ -117,7 +111,7 @@ def test_the_loop_ends_when_every_row_has_stopped(impl, reference, model):
 
 
 def test_stream_receives_each_step(impl, reference, model):
-    ids, mask = _left_padded(PROMPTS)
+    ids, mask = left_padded(PROMPTS)
     seen = []
     got = generation(impl).generate(model, ids, mask, max_new_tokens=5,
                                     stream=lambda tokens: seen.append(tokens.clone()))
@@ -129,7 +123,7 @@ def test_stream_receives_each_step(impl, reference, model):
 
 
 def test_sampling_with_a_seed_is_repeatable_and_matches_the_answer_key(impl, reference, model):
-    ids, mask = _left_padded(PROMPTS)
+    ids, mask = left_padded(PROMPTS)
     settings = dict(max_new_tokens=8, temperature=1.0, top_k=50, top_p=0.95)
     first = generation(impl).generate(model, ids, mask, seed=7, **settings)
     again = generation(impl).generate(model, ids, mask, seed=7, **settings)
