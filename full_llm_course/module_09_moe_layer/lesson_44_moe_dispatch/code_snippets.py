@@ -97,14 +97,21 @@ def dispatch_with_split(layer, x, topk_idx, topk_weight, tokens_per_expert, accu
     return mixed.to(x.dtype)
 
 
+def routed_layer(num_tokens, input_seed, **overrides):
+    """A fresh layer (weights from seed 0), num_tokens random inputs of width 64, and the layer's own
+    routing of them: layer, x, topk_idx, topk_weight, tokens_per_expert."""
+    torch.manual_seed(0)
+    layer = DeepseekV3MoE(KimiK2Config.tiny(**overrides))
+    x = torch.randn(num_tokens, 64, generator=torch.Generator().manual_seed(input_seed))
+    with torch.no_grad():
+        topk_idx, topk_weight = layer.gate(x)
+    counts = torch.bincount(topk_idx.view(-1), minlength=len(layer.experts)).tolist()
+    return layer, x, topk_idx, topk_weight, counts
+
+
 # 5. bf16 activations: float32 accumulation vs accumulating in bf16 (32 experts, top-8, like Kimi-K2's k).
-k8 = KimiK2Config.tiny(n_routed_experts=32, num_experts_per_tok=8)
-torch.manual_seed(0)
-layer = DeepseekV3MoE(k8)
-xb = torch.randn(64, 64, generator=torch.Generator().manual_seed(3))
+layer, xb, idx, wt, cnt = routed_layer(64, 3, n_routed_experts=32, num_experts_per_tok=8)
 with torch.no_grad():
-    idx, wt = layer.gate(xb)
-    cnt = torch.bincount(idx.view(-1), minlength=32).tolist()
     exact = per_token_loop(layer.double(), xb.double(), idx, wt.double())   # the float64 truth
     layer.bfloat16()
     ours = layer.dispatch(xb.bfloat16(), idx, wt, cnt)
@@ -114,13 +121,8 @@ for label, y in (("float32 accumulator (ours)", ours), ("bf16 accumulator", naiv
     print(f"bf16 layer, {label:26s}: mean |error| vs float64 {err.mean().item():.2e}, max {err.max().item():.2e}")
 
 # 6. Speed: grouped by expert vs one token at a time (256 tokens, 16 experts, top-4).
-big = KimiK2Config.tiny(n_routed_experts=16, num_experts_per_tok=4)
-torch.manual_seed(0)
-layer = DeepseekV3MoE(big)
-xs = torch.randn(256, 64, generator=torch.Generator().manual_seed(4))
+layer, xs, idx, wt, cnt = routed_layer(256, 4, n_routed_experts=16, num_experts_per_tok=4)
 with torch.no_grad():
-    idx, wt = layer.gate(xs)
-    cnt = torch.bincount(idx.view(-1), minlength=16).tolist()
     start = time.perf_counter()
     for _ in range(5):
         a = layer.dispatch(xs, idx, wt, cnt)
@@ -144,13 +146,8 @@ def best_us(fn, repeats=300):
     return min(times)
 
 
-k2_routing = KimiK2Config.tiny(n_routed_experts=384, num_experts_per_tok=8, moe_intermediate_size=32)
-torch.manual_seed(0)
-layer = DeepseekV3MoE(k2_routing)
-x1 = torch.randn(1, 64, generator=torch.Generator().manual_seed(5))
+layer, x1, idx, wt, cnt = routed_layer(1, 5, n_routed_experts=384, num_experts_per_tok=8, moe_intermediate_size=32)
 with torch.no_grad():
-    idx, wt = layer.gate(x1)
-    cnt = torch.bincount(idx.view(-1), minlength=384).tolist()
     same = torch.equal(layer.dispatch(x1, idx, wt, cnt), dispatch_with_split(layer, x1, idx, wt, cnt))
     t_slices = best_us(lambda: layer.dispatch(x1, idx, wt, cnt))
     t_split = best_us(lambda: dispatch_with_split(layer, x1, idx, wt, cnt))
