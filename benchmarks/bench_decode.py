@@ -52,7 +52,9 @@ def decode_step_matrices(model: KimiK2ForCausalLM) -> list[torch.Tensor]:
         blocks = [layer.self_attn]
         if hasattr(layer.mlp, "experts"):
             matrices.append(layer.mlp.gate.weight)
-            blocks += list(layer.mlp.experts[:top_k]) + [layer.mlp.shared_experts]
+            blocks += list(layer.mlp.experts[:top_k])
+            if layer.mlp.shared_experts is not None:
+                blocks.append(layer.mlp.shared_experts)
         else:
             blocks.append(layer.mlp)
         matrices += [module.weight for block in blocks for module in block.modules() if isinstance(module, nn.Linear)]
